@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Composition root of the `netplumb` CLI: the only place that reads argv and env for it.
+// Each subcommand lives next to its domain and is registered here.
+import { Command } from 'commander';
+
+const program = new Command('netplumb')
+  .description('SR-IOV VFs, DPDK VFs and VLAN NICs as Kubernetes resources, plumbed into pods')
+  .showHelpAfterError();
+
+// Subcommands (one line each; keep this list sorted):
+
+await program.parseAsync(process.argv);
