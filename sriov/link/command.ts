@@ -1,0 +1,54 @@
+// Runs an external program (iproute2, nsenter) and captures its output. The one place the link
+// adapters touch child_process, so every failure becomes a CommandError with argv and stderr.
+import { execFile } from 'node:child_process';
+
+export interface CommandResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs argv[0] with the rest as arguments; rejects with CommandError on a non-zero exit. */
+export type CommandRunner = (argv: readonly string[]) => Promise<CommandResult>;
+
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  readonly argv: readonly string[];
+  readonly exitCode: number | null;
+  readonly stderr: string;
+
+  constructor(argv: readonly string[], exitCode: number | null, stderr: string, options?: ErrorOptions) {
+    super(
+      `${argv.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no output'}`,
+      options,
+    );
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/** The real runner: execFile without a shell, 10 MiB of output, no inherited stdin. */
+export function createCommandRunner(options: { timeoutMs?: number } = {}): CommandRunner {
+  const timeout = options.timeoutMs ?? 30_000;
+  return (argv) =>
+    new Promise<CommandResult>((resolve, reject) => {
+      const [file, ...args] = argv;
+      if (file === undefined) {
+        reject(new CommandError(argv, null, 'empty argv'));
+        return;
+      }
+      execFile(
+        file,
+        args,
+        { encoding: 'utf8', maxBuffer: 10 * 1024 * 1024, timeout },
+        (error, stdout, stderr) => {
+          if (error) {
+            const code = typeof error.code === 'number' ? error.code : null;
+            reject(new CommandError(argv, code, stderr || error.message, { cause: error }));
+            return;
+          }
+          resolve({ stdout, stderr });
+        },
+      );
+    });
+}
