@@ -1,0 +1,19 @@
+// The real-kernel suite: runs only inside the hack/vm-e2e guest (`npm run test:vm`), one file at a
+// time, because every file works on the same kernel objects (the NVMe PF, the netdevsim PF).
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  root: fileURLToPath(new URL('../..', import.meta.url)),
+  test: {
+    include: ['test/vm/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'dist/**'],
+    globalSetup: ['test/vm/support/guest-only.ts'],
+    pool: 'forks',
+    fileParallelism: false,
+    // TCG runs about 10x slower than the host.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    allowOnly: false,
+  },
+});
