@@ -1,0 +1,222 @@
+// The plugin side of the spec: turns an in-process CniRequest (env + stdin) into a CniResponse
+// (exit code + stdout), the way Go's skel does for an executable. Errors become the spec's error
+// JSON on stdout with exit code 1; VERSION is answered here; results are printed in the config's
+// cniVersion. `runPluginMain` wires a plugin to process.env/stdin/stdout for an executable.
+import { CniError, CniErrorCode } from './errors.js';
+import { CniCommand, parseCniEnv } from './env.js';
+import type { CniArg, CniEnv } from './env.js';
+import { isJsonObject } from './json.js';
+import type { JsonObject } from './json.js';
+import { parseJsonObject } from './network-config.js';
+import { decodeResult, encodeResult, printJson } from './result.js';
+import type { CniResult } from './result.js';
+import { CURRENT_VERSION, DEFAULT_CONFIG_VERSION, compareVersions, versionAtLeast } from './version.js';
+
+export interface CniRequest {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdin: string;
+}
+
+export interface CniResponse {
+  readonly exitCode: number;
+  readonly stdout: string;
+}
+
+export type CniPluginFn = (req: CniRequest) => Promise<CniResponse>;
+
+/** What every verb handler gets. */
+export interface CallBase {
+  /** The config's `cniVersion` (validated against supportedVersions). */
+  readonly cniVersion: string;
+  /** stdin, parsed; raw JSON, nothing dropped. */
+  readonly config: JsonObject;
+  readonly stdin: string;
+  readonly args: readonly CniArg[];
+  readonly path: readonly string[];
+  /** The whole request environment (for plugins that forward it, e.g. to IPAM). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface DelCall extends CallBase {
+  readonly containerId: string;
+  readonly ifname: string;
+  readonly netns: string | undefined;
+  /** `prevResult` from the config, decoded (0.4.0+ runtimes send the ADD result on DEL). */
+  readonly prevResult: CniResult | undefined;
+}
+
+export interface AddCall extends DelCall {
+  readonly netns: string;
+}
+
+export type CheckCall = AddCall;
+
+export interface Attachment {
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
+export interface GcCall extends CallBase {
+  /** `cni.dev/valid-attachments` (or the 1.1.0 tag's `cni.dev/attachments`). */
+  readonly validAttachments: readonly Attachment[];
+}
+
+export type StatusCall = CallBase;
+
+export interface PluginDefinition {
+  readonly supportedVersions: readonly string[];
+  add(call: AddCall): Promise<CniResult>;
+  del(call: DelCall): Promise<void>;
+  check(call: CheckCall): Promise<void>;
+  /** Absent: always ready. */
+  status?(call: StatusCall): Promise<void>;
+  /** Absent: nothing to collect. */
+  gc?(call: GcCall): Promise<void>;
+}
+
+function ok(stdout = ''): CniResponse {
+  return { exitCode: 0, stdout };
+}
+
+function fail(err: CniError, cniVersion: string): CniResponse {
+  return { exitCode: 1, stdout: printJson(err.toJson(cniVersion)) };
+}
+
+function highest(versions: readonly string[]): string {
+  return [...versions].sort(compareVersions).at(-1) ?? CURRENT_VERSION;
+}
+
+function readAttachments(config: JsonObject): Attachment[] {
+  const raw = config['cni.dev/valid-attachments'] ?? config['cni.dev/attachments'];
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    throw new CniError(CniErrorCode.DecodingFailure, '"cni.dev/valid-attachments" must be a list');
+  }
+  return raw.map((a, i) => {
+    if (!isJsonObject(a) || typeof a['containerID'] !== 'string' || typeof a['ifname'] !== 'string') {
+      throw new CniError(
+        CniErrorCode.DecodingFailure,
+        `"cni.dev/valid-attachments"[${i}] must be {"containerID": string, "ifname": string}`,
+      );
+    }
+    return { containerId: a['containerID'], ifname: a['ifname'] };
+  });
+}
+
+async function dispatch(def: PluginDefinition, env: CniEnv, req: CniRequest): Promise<CniResponse> {
+  const config = parseJsonObject(req.stdin, 'network configuration on stdin');
+  const declared = config['cniVersion'];
+  const cniVersion = typeof declared === 'string' && declared !== '' ? declared : DEFAULT_CONFIG_VERSION;
+  if (!def.supportedVersions.includes(cniVersion)) {
+    throw new CniError(
+      CniErrorCode.IncompatibleVersion,
+      `incompatible CNI versions: config is "${cniVersion}", plugin supports [${def.supportedVersions.join(', ')}]`,
+    );
+  }
+  const base: CallBase = {
+    cniVersion,
+    config,
+    stdin: req.stdin,
+    args: env.args,
+    path: env.path,
+    env: req.env,
+  };
+  const prevRaw = config['prevResult'];
+  const prevResult =
+    prevRaw === undefined || prevRaw === null ? undefined : decodeResult(prevRaw, cniVersion);
+  const attachment = { ...base, containerId: env.containerId, ifname: env.ifname, prevResult };
+  switch (env.command) {
+    case CniCommand.Add: {
+      const result = await def.add({ ...attachment, netns: env.netns ?? '' });
+      return ok(printJson(encodeResult(result, cniVersion)));
+    }
+    case CniCommand.Del:
+      await def.del({ ...attachment, netns: env.netns });
+      return ok();
+    case CniCommand.Check:
+      if (!versionAtLeast(cniVersion, '0.4.0')) {
+        throw new CniError(
+          CniErrorCode.IncompatibleVersion,
+          `config version "${cniVersion}" does not allow CHECK (needs 0.4.0+)`,
+        );
+      }
+      await def.check({ ...attachment, netns: env.netns ?? '' });
+      return ok();
+    case CniCommand.Status:
+      if (!versionAtLeast(cniVersion, '1.1.0')) {
+        throw new CniError(
+          CniErrorCode.IncompatibleVersion,
+          `config version "${cniVersion}" does not allow STATUS (needs 1.1.0)`,
+        );
+      }
+      if (def.status !== undefined) await def.status(base);
+      return ok();
+    case CniCommand.Gc:
+      if (!versionAtLeast(cniVersion, '1.1.0')) {
+        throw new CniError(
+          CniErrorCode.IncompatibleVersion,
+          `config version "${cniVersion}" does not allow GC (needs 1.1.0)`,
+        );
+      }
+      if (def.gc !== undefined) await def.gc({ ...base, validAttachments: readAttachments(config) });
+      return ok();
+    case CniCommand.Version:
+      // handled before dispatch
+      return ok();
+  }
+}
+
+function requestVersion(stdin: string, fallback: string): string {
+  try {
+    const v: unknown = JSON.parse(stdin);
+    if (isJsonObject(v) && typeof v['cniVersion'] === 'string' && v['cniVersion'] !== '')
+      return v['cniVersion'];
+  } catch {
+    // not JSON: the error itself will say so
+  }
+  return fallback;
+}
+
+/**
+ * Builds the in-process entry of a plugin. The returned function never rejects: every failure
+ * becomes `{exitCode: 1, stdout: <error JSON>}`.
+ */
+export function createPlugin(def: PluginDefinition): CniPluginFn {
+  const newest = highest(def.supportedVersions);
+  return async (req) => {
+    let env: CniEnv;
+    try {
+      env = parseCniEnv(req.env);
+    } catch (err) {
+      return fail(CniError.from(err), requestVersion(req.stdin, newest));
+    }
+    if (env.command === CniCommand.Version) {
+      return ok(printJson({ cniVersion: newest, supportedVersions: [...def.supportedVersions] }));
+    }
+    try {
+      return await dispatch(def, env, req);
+    } catch (err) {
+      return fail(CniError.from(err), requestVersion(req.stdin, newest));
+    }
+  };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Executable entry: env from process.env, stdin, stdout, exit code. */
+export async function runPluginMain(plugin: CniPluginFn): Promise<void> {
+  const stdin = process.stdin.isTTY ? '' : await readAll(process.stdin);
+  const res = await plugin({ env: process.env, stdin });
+  if (res.stdout !== '') {
+    await new Promise<void>((resolve) =>
+      process.stdout.write(res.stdout.endsWith('\n') ? res.stdout : `${res.stdout}\n`, () => {
+        resolve();
+      }),
+    );
+  }
+  process.exitCode = res.exitCode;
+}
