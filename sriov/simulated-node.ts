@@ -504,6 +504,13 @@ export class SimulatedNodeBuilder {
       files.set(`${dd}/sriov_totalvfs`, `${pf.totalVfs}\n`);
       files.set(`${dd}/sriov_numvfs`, `${pf.vfs.length}\n`);
       files.set(`${dd}/sriov_drivers_autoprobe`, '1\n');
+      const first = pf.vfs[0];
+      files.set(
+        `${dd}/sriov_offset`,
+        `${first ? routingId(first.pciAddress) - routingId(pf.pciAddress) : 16}\n`,
+      );
+      files.set(`${dd}/sriov_stride`, '1\n');
+      files.set(`${dd}/sriov_vf_device`, `${first?.device ?? pf.device}\n`);
       for (const vf of pf.vfs) {
         links.set(`${dd}/virtfn${vf.index}`, `../${vf.pciAddress}`);
         links.set(`${pciDeviceDir(vf.pciAddress)}/physfn`, `../${pf.pciAddress}`);
