@@ -10,7 +10,8 @@
 # - an NVMe PF with PCI SR-IOV (4 VFs), behind a root port on a pxb-pcie host bridge that QEMU
 #   puts on NUMA node 1 (the guest reads numa_node from ACPI _PXM);
 # - an emulated Intel IOMMU (intel_iommu=on) so VFs get IOMMU groups and can bind to vfio-pci;
-# - 2 vCPUs, 2 NUMA nodes of 1 GiB each; no network device (-nic none).
+# - 2 vCPUs, 2 NUMA nodes of 1 GiB each; no network device (-nic none); SeaBIOS kept off the
+#   serial console (etc/sercon-port 0) so the console carries only the guest's output.
 # Env: VM_DIR, VM_TIMEOUT (s, default 900), VM_KARGS (extra kernel args), VM_QEMU_EXTRA.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +38,7 @@ timeout --foreground -k 5 "${VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -numa node,nodeid=0,cpus=0,memdev=mem0 -numa node,nodeid=1,cpus=1,memdev=mem1 \
   -device intel-iommu,intremap=on \
   -nographic -no-reboot -nic none \
+  -fw_cfg name=etc/sercon-port,string=0 \
   -kernel "$V/vmlinux-$KV" -initrd "$V/initramfs.cpio.gz" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 intel_iommu=on ${VM_KARGS:-} np_job=$JOB" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
@@ -45,7 +47,7 @@ timeout --foreground -k 5 "${VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -device pcie-root-port,id=rp1,bus=pxb1,chassis=1,slot=1 \
   -device nvme-subsys,id=nvmesubsys0 \
   -device nvme,bus=rp1,serial=np-pf0,subsys=nvmesubsys0,sriov_max_vfs=4,sriov_vq_flexible=8,sriov_vi_flexible=4,max_ioqpairs=12,msix_qsize=9 \
-  ${VM_QEMU_EXTRA:-} </dev/null || rc=$?
+  ${VM_QEMU_EXTRA:-} </dev/null 2> >(grep -v 'fw_cfg item names should be prefixed' >&2) || rc=$?
 [ $rc -eq 124 ] && echo "vm-run: guest timed out after ${VM_TIMEOUT:-900}s" >&2
 if [ -f "$JOB/rc" ]; then exit "$(cat "$JOB/rc")"; fi
 echo "vm-run: the guest did not report an exit code (qemu rc=$rc)" >&2
