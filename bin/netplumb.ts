@@ -8,5 +8,6 @@ const program = new Command('netplumb')
   .showHelpAfterError();
 
 // Subcommands (one line each; keep this list sorted):
+program.addCommand((await import('../sriov/inspect-command.js')).inspectCommand(process));
 
 await program.parseAsync(process.argv);
