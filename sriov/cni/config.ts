@@ -1,0 +1,210 @@
+// The sriov-cni network configuration, keys unchanged, validated at the edge into a typed value.
+// A NetworkAttachmentDefinition written for sriov-cni parses as is; every refusal names the key
+// and says what to write instead. Unknown keys are kept (Multus adds `pciBusID`, runtimes add
+// their own), and the raw object is what IPAM receives.
+import { z } from 'zod';
+import { VlanProto } from '../link/vf-settings.js';
+import type { LinkState } from '../model.js';
+
+export const SriovConfigErrorCode = { INVALID: 'SRIOV_CONFIG_INVALID' } as const;
+
+/** A bad network configuration; `key` is the JSON path of the offending key (`vlanQoS`, `ipam.type`). */
+export class SriovConfigError extends Error {
+  override readonly name = 'SriovConfigError';
+  readonly code = SriovConfigErrorCode.INVALID;
+  readonly key: string;
+  constructor(key: string, message: string, options?: ErrorOptions) {
+    super(`${key}: ${message}`, options);
+    this.key = key;
+  }
+}
+
+export type LogLevel = 'panic' | 'error' | 'warning' | 'info' | 'debug';
+
+export interface SriovConfig {
+  readonly cniVersion: string;
+  readonly name: string;
+  /** VF PCI address, lower case, full BDF. */
+  readonly deviceID: string;
+  /** Absent = leave the VF's VLAN alone (0 means "set untagged"). */
+  readonly vlan: number | null;
+  readonly vlanQoS: number | null;
+  readonly vlanProto: VlanProto | null;
+  /** Lower case. */
+  readonly mac: string | null;
+  readonly spoofchk: boolean | null;
+  readonly trust: boolean | null;
+  readonly linkState: LinkState | null;
+  readonly minTxRate: number | null;
+  readonly maxTxRate: number | null;
+  /** The `ipam` object as given, or null when there is none (L2 only). */
+  readonly ipam: Readonly<Record<string, unknown>> | null;
+  readonly logLevel: LogLevel;
+  readonly logFile: string | null;
+  /** `runtimeConfig.mac` (capability `mac`), lower case. */
+  readonly runtimeMac: string | null;
+  /** The whole stdin object, untouched: what IPAM delegates receive and the cache keeps. */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+export const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+export const MAC_ADDRESS = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+const onOff = z.enum(['on', 'off']);
+const int = z.number().int();
+
+const schema = z.looseObject({
+  cniVersion: z.string().default('0.2.0'),
+  name: z.string().default(''),
+  type: z.string().optional(),
+  deviceID: z.string().optional(),
+  vlan: int.optional(),
+  vlanQoS: int.optional(),
+  vlanProto: z.string().optional(),
+  mac: z.string().optional(),
+  spoofchk: onOff.optional(),
+  trust: onOff.optional(),
+  link_state: z.enum(['auto', 'enable', 'disable']).optional(),
+  min_tx_rate: int.nonnegative().optional(),
+  max_tx_rate: int.nonnegative().optional(),
+  ipam: z.looseObject({ type: z.string().min(1).optional() }).optional(),
+  logLevel: z.enum(['panic', 'error', 'warning', 'info', 'debug']).optional(),
+  logFile: z.string().optional(),
+  runtimeConfig: z.looseObject({ mac: z.string().optional() }).optional(),
+});
+
+const HINTS: Readonly<Record<string, string>> = {
+  spoofchk: 'write "on" or "off"',
+  trust: 'write "on" or "off"',
+  link_state: 'write "auto", "enable" or "disable"',
+  min_tx_rate: 'write a whole number of Mbps, 0 for no limit',
+  max_tx_rate: 'write a whole number of Mbps, 0 for no limit',
+  vlan: 'write a whole number 0..4094',
+  vlanQoS: 'write a whole number 0..7',
+  logLevel: 'write panic, error, warning, info or debug',
+  ipam: 'write an object with a "type" naming the IPAM plugin',
+};
+
+function normaliseMac(key: string, value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  const mac = value.toLowerCase();
+  if (!MAC_ADDRESS.test(mac)) {
+    throw new SriovConfigError(
+      key,
+      `${JSON.stringify(value)} is not a MAC address; write six hex pairs like "02:00:00:aa:bb:01"`,
+    );
+  }
+  return mac;
+}
+
+/** Parses and validates stdin (already JSON-decoded) into a SriovConfig; throws SriovConfigError. */
+export function parseSriovConfig(input: unknown): SriovConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new SriovConfigError('(root)', 'the network configuration must be a JSON object');
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.');
+    const hint = HINTS[String(issue?.path[0] ?? '')];
+    throw new SriovConfigError(
+      key,
+      `${issue?.message ?? 'invalid'}${hint === undefined ? '' : `; ${hint}`}`,
+      {
+        cause: parsed.error,
+      },
+    );
+  }
+  const c = parsed.data;
+
+  if (c.deviceID === undefined || c.deviceID === '') {
+    throw new SriovConfigError(
+      'deviceID',
+      'the VF PCI address is required; set "deviceID" (Multus sets it from the device plugin allocation)',
+    );
+  }
+  const deviceID = c.deviceID.toLowerCase();
+  if (!PCI_ADDRESS.test(deviceID)) {
+    throw new SriovConfigError(
+      'deviceID',
+      `${JSON.stringify(c.deviceID)} is not a PCI address; write it as "0000:3b:02.1"`,
+    );
+  }
+
+  if (c.vlan !== undefined && (c.vlan < 0 || c.vlan > 4094)) {
+    throw new SriovConfigError(
+      'vlan',
+      `${c.vlan} is out of range; use 0..4094 (0 = untagged, 4095 is reserved)`,
+    );
+  }
+  if (c.vlanQoS !== undefined) {
+    if (c.vlanQoS < 0 || c.vlanQoS > 7) {
+      throw new SriovConfigError('vlanQoS', `${c.vlanQoS} is out of range; use 0..7`);
+    }
+    if (c.vlan === undefined) {
+      throw new SriovConfigError('vlanQoS', 'needs "vlan"; set "vlan" too, or remove "vlanQoS"');
+    }
+    if (c.vlanQoS !== 0 && c.vlan === 0) {
+      throw new SriovConfigError('vlanQoS', `a non-zero QoS (${c.vlanQoS}) needs a non-zero "vlan"`);
+    }
+  }
+  let vlanProto: VlanProto | null = null;
+  if (c.vlanProto !== undefined) {
+    const p = c.vlanProto.toLowerCase();
+    if (p !== '802.1q' && p !== '802.1ad') {
+      throw new SriovConfigError(
+        'vlanProto',
+        `${JSON.stringify(c.vlanProto)} is not a VLAN protocol; write "802.1q" or "802.1ad"`,
+      );
+    }
+    if (c.vlan === undefined) {
+      throw new SriovConfigError('vlanProto', 'needs "vlan"; set "vlan" too, or remove "vlanProto"');
+    }
+    if (p === '802.1ad' && c.vlan === 0) {
+      throw new SriovConfigError('vlanProto', '"802.1ad" needs a non-zero "vlan"');
+    }
+    vlanProto = p === '802.1ad' ? VlanProto.AD : VlanProto.Q;
+  }
+  if (
+    c.min_tx_rate !== undefined &&
+    c.max_tx_rate !== undefined &&
+    c.max_tx_rate !== 0 &&
+    c.min_tx_rate > c.max_tx_rate
+  ) {
+    throw new SriovConfigError(
+      'min_tx_rate',
+      `${c.min_tx_rate} exceeds max_tx_rate ${c.max_tx_rate}; lower it or raise max_tx_rate (0 = no limit)`,
+    );
+  }
+
+  return {
+    cniVersion: c.cniVersion,
+    name: c.name,
+    deviceID,
+    vlan: c.vlan ?? null,
+    vlanQoS: c.vlan === undefined ? null : (c.vlanQoS ?? 0),
+    vlanProto: c.vlan === undefined ? null : (vlanProto ?? VlanProto.Q),
+    mac: normaliseMac('mac', c.mac),
+    spoofchk: c.spoofchk === undefined ? null : c.spoofchk === 'on',
+    trust: c.trust === undefined ? null : c.trust === 'on',
+    linkState: c.link_state ?? null,
+    minTxRate: c.min_tx_rate ?? null,
+    maxTxRate: c.max_tx_rate ?? null,
+    ipam: c.ipam ?? null,
+    logLevel: c.logLevel ?? 'info',
+    logFile: c.logFile === undefined || c.logFile === '' ? null : c.logFile,
+    runtimeMac: normaliseMac('runtimeConfig.mac', c.runtimeConfig?.mac),
+    raw: input as Record<string, unknown>,
+  };
+}
+
+/**
+ * The MAC to give the VF, with sriov-cni's precedence: config `mac` < CNI_ARGS `MAC=` <
+ * `runtimeConfig.mac`. Null when none is asked for.
+ */
+export function resolveMac(config: SriovConfig, cniArgs: Readonly<Record<string, string>>): string | null {
+  if (config.runtimeMac !== null) return config.runtimeMac;
+  const fromArgs = normaliseMac('CNI_ARGS MAC', cniArgs.MAC);
+  if (fromArgs !== null) return fromArgs;
+  return config.mac;
+}

@@ -1,0 +1,197 @@
+// Undoing an attachment from its record: the one path behind DEL, the rollback of a failed ADD
+// and the recovery of a VF whose pod netns died without a DEL (sriov-cni #349, #126). It is
+// idempotent and looks for the netdev wherever a crash may have left it.
+import type { Logger } from 'pino';
+import { LinkError, LinkErrorCode } from '../link/link-ops.js';
+import type { Netns } from '../link/link-ops.js';
+import { VlanProto } from '../link/vf-settings.js';
+import type { VfChange } from '../link/vf-settings.js';
+import type { SriovDeps } from './deps.js';
+import type { CniEnvMap } from './ipam.js';
+import { Phase } from './state.js';
+import type { Attachment } from './state.js';
+
+const ORDER: readonly string[] = [
+  Phase.STARTED,
+  Phase.PF_CONFIGURED,
+  Phase.NETDEV_MOVING,
+  Phase.IPAM,
+  Phase.DONE,
+];
+
+/** True when `record` got at least as far as `phase`. */
+export function reached(record: Attachment, phase: Phase): boolean {
+  return ORDER.indexOf(record.phase) >= ORDER.indexOf(phase);
+}
+
+/**
+ * The PF-side changes that put a VF back as it was, in reverse order of how ADD applied them.
+ * Only what ADD configured is restored, except the admin MAC, which is always put back (a MAC
+ * left on a VF makes the next pod inherit it: SRIOV-DP #685, sriov-cni PR #397).
+ */
+export function restoreChanges(record: Attachment): VfChange[] {
+  const o = record.origSettings;
+  const c = record.configured;
+  const out: VfChange[] = [];
+  if (c.linkState && o.linkState !== null) out.push({ kind: 'state', state: o.linkState });
+  if (c.trust && o.trust !== null) out.push({ kind: 'trust', on: o.trust });
+  if (c.spoofchk && o.spoofchk !== null) out.push({ kind: 'spoofchk', on: o.spoofchk });
+  if (c.rate) out.push({ kind: 'rate', minTxRate: o.minTxRate ?? 0, maxTxRate: o.maxTxRate ?? 0 });
+  if (o.mac !== null) out.push({ kind: 'mac', mac: o.mac });
+  if (c.vlan) {
+    out.push({
+      kind: 'vlan',
+      vlan: o.vlan ?? 0,
+      qos: o.qos ?? 0,
+      proto: o.vlanProto?.toLowerCase() === '802.1ad' ? VlanProto.AD : VlanProto.Q,
+    });
+  }
+  return out;
+}
+
+export interface ReleaseContext {
+  readonly deps: SriovDeps;
+  readonly log: Logger;
+  /** Environment for the IPAM DEL (CNI_CONTAINERID/IFNAME/NETNS of the record, CNI_PATH). */
+  readonly ipamEnv: CniEnvMap;
+  /** Skip IPAM (it was never called, or the caller handles it). */
+  readonly skipIpam?: boolean;
+}
+
+/** Errors that a retry of DEL cannot fix are logged and skipped; the rest abort with the record kept. */
+export async function releaseAttachment(record: Attachment, ctx: ReleaseContext): Promise<void> {
+  const { deps, log } = ctx;
+  const ipamType =
+    typeof record.config.ipam === 'object' && record.config.ipam !== null
+      ? (record.config.ipam as Record<string, unknown>).type
+      : undefined;
+
+  // 1. IPAM first, as sriov-cni does: a failure here keeps the record so DEL can be retried.
+  if (
+    ctx.skipIpam !== true &&
+    reached(record, Phase.IPAM) &&
+    typeof ipamType === 'string' &&
+    ipamType !== ''
+  ) {
+    await deps.ipam.del(ipamType, JSON.stringify(record.config), ctx.ipamEnv);
+  }
+
+  // 2. PF side before the netdev: some drivers refuse a netdev MAC change while the PF still
+  //    holds an admin MAC with trust off.
+  if (reached(record, Phase.PF_CONFIGURED)) {
+    for (const change of restoreChanges(record)) {
+      try {
+        await deps.pf.set(record.pfNetdev, record.vfIndex, change);
+      } catch (error) {
+        if (error instanceof LinkError && error.code === LinkErrorCode.NOT_FOUND) {
+          // The PF or VF is gone (VFs removed, driver unloaded): nothing left to restore.
+          log.warn({ err: error, change }, 'PF-side restore skipped: PF or VF no longer exists');
+          break;
+        }
+        throw error;
+      }
+    }
+  }
+
+  // 3. The netdev: back to the host netns under its original name, MAC and MTU.
+  if (!record.dpdk && record.origNetdev !== null && reached(record, Phase.NETDEV_MOVING)) {
+    await releaseNetdev(record, ctx);
+  }
+}
+
+interface Found {
+  readonly ns: Netns;
+  readonly name: string;
+}
+
+async function findNetdev(record: Attachment, ctx: ReleaseContext): Promise<Found | null> {
+  const { deps } = ctx;
+  const orig = record.origNetdev;
+  if (orig === null) return null;
+  const podAlive = await deps.netnsAlive(record.netns);
+  if (podAlive) {
+    for (const name of [record.ifname, record.tempName]) {
+      if (name === null) continue;
+      const link = await deps.links.get(record.netns, name);
+      if (link !== null) return { ns: record.netns, name };
+    }
+  }
+  // In the host: under the temporary name, the original one, the current sysfs name (a real VF
+  // whose netns died comes back under its pod name, or `dev<N>` on a clash), or the pod name
+  // when its MAC proves it is ours.
+  const sysfsName = await deps
+    .locateVf(record.deviceID)
+    .then((vf) => vf.netdev)
+    .catch(() => null);
+  const candidates = [record.tempName, sysfsName, orig.name];
+  for (const name of candidates) {
+    if (name === null) continue;
+    if ((await deps.links.get(null, name)) !== null) return { ns: null, name };
+  }
+  const byPodName = await deps.links.get(null, record.ifname);
+  if (byPodName !== null && record.podMac !== null && byPodName.mac === record.podMac) {
+    return { ns: null, name: record.ifname };
+  }
+  return null;
+}
+
+async function releaseNetdev(record: Attachment, ctx: ReleaseContext): Promise<void> {
+  const { deps, log } = ctx;
+  const orig = record.origNetdev;
+  if (orig === null) return;
+  const found = await findNetdev(record, ctx);
+  if (found === null) {
+    log.warn(
+      { netdev: orig.name, netns: record.netns },
+      'VF netdev not found in the pod or the host netns; nothing left to restore',
+    );
+    return;
+  }
+  const links = deps.links;
+  let name = found.name;
+  if (found.ns !== null) {
+    await links.setUp(found.ns, name, false);
+    await links.flushAddresses(found.ns, name);
+    // Leave the pod under the temporary name so it never clashes with a host link.
+    const temp = record.tempName ?? orig.name;
+    if (name !== temp) {
+      await links.rename(found.ns, name, temp);
+      name = temp;
+    }
+    await links.move(name, found.ns, null);
+  } else {
+    await links.setUp(null, name, false);
+  }
+  if (name !== orig.name) await links.rename(null, name, orig.name);
+  const now = await links.get(null, orig.name);
+  if (now === null)
+    throw new LinkError(LinkErrorCode.NOT_FOUND, `VF netdev ${orig.name} vanished during restore`);
+  if (orig.mac !== null && now.mac !== orig.mac) await setMacWithRetry(deps, null, orig.name, orig.mac);
+  if (now.mtu !== orig.mtu) await links.setMtu(null, orig.name, orig.mtu);
+  for (const alt of orig.altnames) {
+    if (now.altnames.includes(alt)) continue;
+    await links.addAltname(null, orig.name, alt).catch((error: unknown) => {
+      log.warn({ err: error, altname: alt }, 'could not restore altname');
+    });
+  }
+}
+
+/** Sets a netdev MAC and reads it back, retrying: some VF drivers apply it asynchronously. */
+export async function setMacWithRetry(deps: SriovDeps, ns: Netns, name: string, mac: string): Promise<void> {
+  const tries = deps.macRetries ?? 20;
+  const delay = deps.macRetryDelayMs ?? 100;
+  let last: unknown = null;
+  for (let i = 0; i < tries; i++) {
+    try {
+      await deps.links.setMac(ns, name, mac);
+      if ((await deps.links.get(ns, name))?.mac === mac) return;
+    } catch (error) {
+      last = error;
+      if (error instanceof LinkError && error.code === LinkErrorCode.NOT_FOUND) throw error;
+    }
+    await deps.clock.sleep(delay);
+  }
+  throw new LinkError(LinkErrorCode.FAILED, `MAC ${mac} did not stick on ${name} after ${tries} tries`, {
+    cause: last,
+  });
+}
