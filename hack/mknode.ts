@@ -1,0 +1,94 @@
+// hack/mknode: writes simulated nodes with sriov/simulated-node.ts (see the shell wrapper).
+import { rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { generatedNode, isNodePresetName, NODE_PRESETS } from '../sriov/simulated-node-presets.js';
+import type { SimulatedNodeBuilder } from '../sriov/simulated-node.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'nodes');
+
+function count(flag: string) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a non-negative integer`);
+    return n;
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function writeNode(builder: SimulatedNodeBuilder, out: string, force: boolean): Promise<void> {
+  if (await exists(out)) {
+    if (!force) throw new Error(`${out} exists; pass --force to replace it`);
+    await rm(out, { recursive: true, force: true });
+  }
+  const node = await builder.write(out);
+  process.stderr.write(
+    `mknode: ${out}: ${node.pfAddresses.length} PFs, ${node.vfAddresses.length} VFs (sysfs ${node.sysfsRoot}, links ${node.linksFile})\n`,
+  );
+}
+
+interface Flags {
+  readonly pfs?: number;
+  readonly vfs?: number;
+  readonly preset?: string;
+  readonly out?: string;
+  readonly fixtures?: boolean;
+  readonly force?: boolean;
+}
+
+const program = new Command('mknode')
+  .description(
+    'Write a simulated node: <out>/sys (kernel-style sysfs with real symlinks) and <out>/links.json',
+  )
+  .option('--pfs <n>', 'generated node: number of PFs', count('--pfs'))
+  .option('--vfs <n>', 'generated node: VFs per PF', count('--vfs'))
+  .option('--preset <name>', `a named node: ${Object.keys(NODE_PRESETS).join(', ')}`)
+  .option('--out <dir>', 'folder to write (must not exist unless --force)')
+  .option(
+    '--fixtures',
+    `regenerate every preset under ${path.relative(ROOT, FIXTURES)}/<name> (implies --force)`,
+  )
+  .option('--force', 'replace an existing --out folder')
+  .action(async (flags: Flags) => {
+    if (flags.fixtures === true) {
+      for (const [name, preset] of Object.entries(NODE_PRESETS)) {
+        await writeNode(preset(), path.join(FIXTURES, name), true);
+      }
+      return;
+    }
+    const out = flags.out;
+    if (out === undefined) {
+      program.error('error: --out <dir> is required (or use --fixtures)');
+      return;
+    }
+    const preset = flags.preset;
+    if (preset !== undefined) {
+      if (!isNodePresetName(preset)) {
+        program.error(
+          `error: --preset ${preset}: unknown; use one of ${Object.keys(NODE_PRESETS).join(', ')}`,
+        );
+        return;
+      }
+      await writeNode(NODE_PRESETS[preset](), path.resolve(out), flags.force === true);
+      return;
+    }
+    if (flags.pfs === undefined) {
+      program.error('error: give --pfs N [--vfs M], --preset NAME, or --fixtures');
+      return;
+    }
+    await writeNode(
+      generatedNode({ pfs: flags.pfs, vfs: flags.vfs ?? 0 }),
+      path.resolve(out),
+      flags.force === true,
+    );
+  });
+
+await program.parseAsync(process.argv);
