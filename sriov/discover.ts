@@ -16,7 +16,7 @@ import type {
 } from './model.js';
 import { readCarrier, readLinkType, readNic, readOperstate, scanClassNet } from './nics.js';
 import type { NetdevEntry } from './nics.js';
-import { BDF_PATTERN, basenameOf, isNetworkClass, readPciDevice, readPciHead } from './pci.js';
+import { BDF_PATTERN, basenameOf, isNetworkClass, readPciDevice } from './pci.js';
 import type { RawPciDevice } from './pci.js';
 import { parseIntStrict, SysfsReader, yieldEvery } from './sysfs.js';
 import { readIpLinkTable } from './vf-state.js';
@@ -63,14 +63,11 @@ export async function discoverNode(options: DiscoverOptions): Promise<NodeModel>
     fs.warn(`${path.join(busDir, a)}: not a PCI address; ignored`);
     return false;
   });
+  const rdmaByPci = scanClassDevices(fs, 'infiniband');
   const pause = yieldEvery(128);
   for (const address of addresses) {
-    const head = readPciHead(fs, address);
-    if (head === null) continue;
-    const wanted =
-      isNetworkClass(head.ids.classCode ?? null) ||
-      (options.all === true && (head.entries.has('sriov_totalvfs') || head.entries.has('physfn')));
-    if (wanted) raws.set(address, readPciDevice(fs, address, head));
+    const raw = readPciDevice(fs, address, { all: options.all === true, rdmaByPci });
+    if (raw !== null) raws.set(address, raw);
     await pause();
   }
 
@@ -194,6 +191,25 @@ function assemble(
   return { pfs, devices, nics, warnings: fs.warnings };
 }
 
+/** class/<name>/<dev> links → the PCI device each sits under (RDMA devices, uio devices). */
+function scanClassDevices(fs: SysfsReader, className: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const classDir = fs.path('class', className);
+  for (const name of fs.dir(classDir) ?? []) {
+    const target = fs.link(path.join(classDir, name));
+    const pci = target
+      ?.split('/')
+      .reverse()
+      .find((seg) => BDF_PATTERN.test(seg));
+    if (pci === undefined) continue;
+    const list = out.get(pci);
+    if (list) list.push(name);
+    else out.set(pci, [name]);
+  }
+  for (const list of out.values()) list.sort();
+  return out;
+}
+
 function vfSettingsFor(pfLink: IpLink | undefined, index: number): VfSettings | null {
   return pfLink?.vfs.get(index) ?? null;
 }
@@ -238,27 +254,26 @@ export async function readVf(
       VF_LOOKUP_ERROR.notFound,
     );
   }
-  const head = readPciHead(fs, address);
-  if (head === null) {
+  const raw = readPciDevice(fs, address, { all: true });
+  if (raw === null) {
     throw new VfLookupError(
-      `PCI device ${address} not found under ${fs.path('bus', 'pci', 'devices')}`,
+      `PCI device ${address} not found under ${fs.path('bus', 'pci', 'devices')} (${fs.warnings.join('; ')})`,
       VF_LOOKUP_ERROR.notFound,
     );
   }
-  if (!head.entries.has('physfn')) {
+  if (!raw.hasPhysfn) {
     throw new VfLookupError(`PCI device ${address} is not a VF (no physfn link)`, VF_LOOKUP_ERROR.notVf);
   }
-  const raw = readPciDevice(fs, address, head);
-  const pfAddress = basenameOf(fs.expectLink(path.join(head.dir, 'physfn')));
+  const pfAddress = basenameOf(fs.expectLink(path.join(raw.dir, 'physfn')));
   if (pfAddress === null || !BDF_PATTERN.test(pfAddress)) {
-    throw new VfLookupError(`${path.join(head.dir, 'physfn')} does not name a PF`, VF_LOOKUP_ERROR.notVf);
+    throw new VfLookupError(`${path.join(raw.dir, 'physfn')} does not name a PF`, VF_LOOKUP_ERROR.notVf);
   }
   const pfDir = fs.path('bus', 'pci', 'devices', pfAddress);
   const index = vfIndex(fs, pfDir, pfAddress, address);
   if (index === null) {
     throw new VfLookupError(`PF ${pfAddress} has no virtfnN link to ${address}`, VF_LOOKUP_ERROR.notVf);
   }
-  const netNames = (fs.dir(path.join(head.dir, 'net')) ?? []).sort();
+  const netNames = (fs.dir(path.join(raw.dir, 'net')) ?? []).sort();
   const pfNetdev = (fs.dir(path.join(pfDir, 'net')) ?? []).sort()[0] ?? null;
   const table = options.vfState ? await readIpLinkTable(options.vfState) : null;
   const first = netNames[0] ?? null;

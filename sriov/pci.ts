@@ -72,35 +72,140 @@ export function isNetworkClass(classCode: string | null): boolean {
   return classCode?.startsWith('02') === true;
 }
 
-/** Reads the listing and the IDs: enough to decide whether the device is of interest. */
-export function readPciHead(
+export interface ReadPciOptions {
+  /** Also SR-IOV PFs (and their VFs) that are not network devices. */
+  readonly all: boolean;
+  /** RDMA devices by PCI address from class/infiniband; undefined: look in the device folder. */
+  readonly rdmaByPci?: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * Reads one device, or returns null when it is not of interest (or unreadable: then with a
+ * warning). A VF (it has `physfn`) takes a fast path of fixed reads, since large nodes are
+ * mostly VFs; other devices are listed once and only the files that exist are read.
+ */
+export function readPciDevice(
   fs: SysfsReader,
   pciAddress: string,
-): { dir: string; entries: ReadonlySet<string>; ids: Partial<PciIds> } | null {
+  options: ReadPciOptions,
+): RawPciDevice | null {
   const dir = fs.path('bus', 'pci', 'devices', pciAddress);
-  const list = fs.expectDir(dir, 'PCI device');
-  if (list === null) return null;
-  const entries = new Set(list);
-  let ids: Partial<PciIds> | null = null;
-  if (entries.has('modalias')) {
-    const raw = fs.text(path.join(dir, 'modalias'));
-    ids = raw === null ? null : parseModalias(raw);
-    if (ids === null)
-      fs.warn(
-        `${path.join(dir, 'modalias')}: not a PCI modalias ("${(raw ?? '').slice(0, 60)}"); using vendor/device/class`,
-      );
-  }
+  const at = (name: string) => path.join(dir, name);
+  let entries: ReadonlySet<string> | null = null;
+  const listing = (): ReadonlySet<string> | null => {
+    if (entries === null) {
+      const list = fs.expectDir(dir, 'PCI device');
+      entries = list === null ? null : new Set(list);
+    }
+    return entries;
+  };
+
+  const modaliasRaw = fs.text(at('modalias'));
+  let ids: Partial<PciIds> | null = modaliasRaw === null ? null : parseModalias(modaliasRaw);
   if (ids === null) {
-    const vendor = hexFile(fs, dir, entries, 'vendor', 4);
-    const device = hexFile(fs, dir, entries, 'device', 4);
-    const classCode = hexFile(fs, dir, entries, 'class', 6);
-    ids = {
-      ...(vendor !== null ? { vendor } : {}),
-      ...(device !== null ? { device } : {}),
-      ...(classCode !== null ? { classCode } : {}),
+    const e = listing();
+    if (e === null) return null;
+    if (modaliasRaw !== null) {
+      fs.warn(
+        `${at('modalias')}: not a PCI modalias ("${modaliasRaw.slice(0, 60)}"); using vendor/device/class`,
+      );
+    }
+    ids = idsFromFiles(fs, dir, e);
+  }
+  const network = isNetworkClass(ids.classCode ?? null);
+  if (!network && !options.all) return null;
+
+  const isVf = fs.link(at('physfn')) !== null;
+  const e = isVf ? null : listing();
+  if (!isVf && e === null) return null;
+  if (!network && !isVf && e?.has('sriov_totalvfs') !== true) return null;
+  const has = (name: string) => e?.has(name) ?? false;
+
+  const driver = isVf
+    ? basenameOf(fs.link(at('driver')))
+    : has('driver')
+      ? basenameOf(fs.expectLink(at('driver')))
+      : null;
+
+  let iommuGroup: number | null = null;
+  let iommuNoiommu = false;
+  const groupTarget = isVf
+    ? fs.link(at('iommu_group'))
+    : has('iommu_group')
+      ? fs.expectLink(at('iommu_group'))
+      : null;
+  if (groupTarget !== null) {
+    const base = basenameOf(groupTarget);
+    const n = base === null ? null : parseIntStrict(base);
+    if (n === null || n < 0) fs.warn(`${at('iommu_group')}: target "${groupTarget}" is not an IOMMU group`);
+    else iommuGroup = n;
+    // Only vfio users care whether the group is a no-IOMMU one; skip the read for others.
+    if (iommuGroup !== null && driver === 'vfio-pci') {
+      iommuNoiommu = fs.text(path.join(at('iommu_group'), 'name')) === 'vfio-noiommu';
+    }
+  }
+
+  let sriov: RawPciDevice['sriov'] = null;
+  if (has('sriov_totalvfs')) {
+    const virtfns: VirtfnLink[] = [];
+    for (const name of e ?? []) {
+      if (!name.startsWith('virtfn')) continue;
+      const index = parseIntStrict(name.slice(6));
+      if (index === null || index < 0) continue;
+      const target = basenameOf(fs.expectLink(at(name)));
+      if (target === null) continue;
+      if (!BDF_PATTERN.test(target)) {
+        fs.warn(`${at(name)}: target "${target}" is not a PCI address`);
+        continue;
+      }
+      virtfns.push({ index, pciAddress: target });
+    }
+    virtfns.sort((a, b) => a.index - b.index);
+    sriov = {
+      totalVfs: fs.int(at('sriov_totalvfs'), 0, { required: true }),
+      numVfs: has('sriov_numvfs')
+        ? fs.int(at('sriov_numvfs'), virtfns.length, { required: true })
+        : virtfns.length,
+      virtfns,
     };
   }
-  return { dir, entries, ids };
+
+  const uio = (driver !== null && UIO_DRIVERS.includes(driver)) || has('uio') ? fs.dir(at('uio')) : null;
+  return {
+    pciAddress,
+    dir,
+    vendor: ids.vendor ?? null,
+    device: ids.device ?? null,
+    classCode: ids.classCode ?? null,
+    driver,
+    numaNode: isVf || has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
+    iommuGroup,
+    iommuNoiommu,
+    // ACPI names onboard functions only; VFs never have an acpi_index.
+    acpiIndex: has('acpi_index') ? fs.text(at('acpi_index')) : null,
+    uioDevice: uio?.sort()[0] ?? null,
+    rdmaDevices: options.rdmaByPci
+      ? (options.rdmaByPci.get(pciAddress) ?? [])
+      : isVf || has('infiniband')
+        ? (fs.dir(at('infiniband'))?.sort() ?? [])
+        : [],
+    sriov,
+    hasPhysfn: isVf,
+    netDirEntries: has('net') ? (fs.dir(at('net'))?.sort() ?? null) : null,
+  };
+}
+
+const UIO_DRIVERS: readonly string[] = ['uio_pci_generic', 'igb_uio'];
+
+function idsFromFiles(fs: SysfsReader, dir: string, entries: ReadonlySet<string>): Partial<PciIds> {
+  const vendor = hexFile(fs, dir, entries, 'vendor', 4);
+  const device = hexFile(fs, dir, entries, 'device', 4);
+  const classCode = hexFile(fs, dir, entries, 'class', 6);
+  return {
+    ...(vendor !== null ? { vendor } : {}),
+    ...(device !== null ? { device } : {}),
+    ...(classCode !== null ? { classCode } : {}),
+  };
 }
 
 function hexFile(
@@ -119,75 +224,6 @@ function hexFile(
   const value = parseHexId(raw, digits);
   if (raw !== null && value === null) fs.warn(`${file}: expected a hex ID, found "${raw.slice(0, 40)}"`);
   return value;
-}
-
-/** Reads the rest of a device whose head said it is of interest. */
-export function readPciDevice(
-  fs: SysfsReader,
-  pciAddress: string,
-  head: { dir: string; entries: ReadonlySet<string>; ids: Partial<PciIds> },
-): RawPciDevice {
-  const { dir, entries } = head;
-  const at = (name: string) => path.join(dir, name);
-  const driver = entries.has('driver') ? basenameOf(fs.expectLink(at('driver'))) : null;
-
-  let iommuGroup: number | null = null;
-  let iommuNoiommu = false;
-  if (entries.has('iommu_group')) {
-    const target = fs.expectLink(at('iommu_group'));
-    const base = basenameOf(target);
-    const n = base === null ? null : parseIntStrict(base);
-    if (target !== null && (n === null || n < 0))
-      fs.warn(`${at('iommu_group')}: target "${target}" is not an IOMMU group`);
-    iommuGroup = n !== null && n >= 0 ? n : null;
-    // Only vfio users care whether the group is a no-IOMMU one; skip the read for others.
-    if (iommuGroup !== null && driver === 'vfio-pci') {
-      iommuNoiommu = fs.text(path.join(at('iommu_group'), 'name')) === 'vfio-noiommu';
-    }
-  }
-
-  let sriov: RawPciDevice['sriov'] = null;
-  if (entries.has('sriov_totalvfs')) {
-    const virtfns: VirtfnLink[] = [];
-    for (const e of entries) {
-      if (!e.startsWith('virtfn')) continue;
-      const index = parseIntStrict(e.slice(6));
-      if (index === null || index < 0) continue;
-      const target = basenameOf(fs.expectLink(at(e)));
-      if (target === null) continue;
-      if (!BDF_PATTERN.test(target)) {
-        fs.warn(`${at(e)}: target "${target}" is not a PCI address`);
-        continue;
-      }
-      virtfns.push({ index, pciAddress: target });
-    }
-    virtfns.sort((a, b) => a.index - b.index);
-    sriov = {
-      totalVfs: fs.int(at('sriov_totalvfs'), 0, { required: true }),
-      numVfs: entries.has('sriov_numvfs')
-        ? fs.int(at('sriov_numvfs'), virtfns.length, { required: true })
-        : virtfns.length,
-      virtfns,
-    };
-  }
-
-  return {
-    pciAddress,
-    dir,
-    vendor: head.ids.vendor ?? null,
-    device: head.ids.device ?? null,
-    classCode: head.ids.classCode ?? null,
-    driver,
-    numaNode: entries.has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
-    iommuGroup,
-    iommuNoiommu,
-    acpiIndex: entries.has('acpi_index') ? fs.text(at('acpi_index')) : null,
-    uioDevice: entries.has('uio') ? (fs.dir(at('uio'))?.sort()[0] ?? null) : null,
-    rdmaDevices: entries.has('infiniband') ? (fs.dir(at('infiniband'))?.sort() ?? []) : [],
-    sriov,
-    hasPhysfn: entries.has('physfn'),
-    netDirEntries: entries.has('net') ? (fs.dir(at('net'))?.sort() ?? null) : null,
-  };
 }
 
 export function basenameOf(target: string | null): string | null {

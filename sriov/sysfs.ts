@@ -2,7 +2,7 @@
 // purpose: sysfs attributes are in-memory and a sync read costs a few microseconds, where a
 // promise round trip through the libuv pool costs ten times that; callers yield to the event loop
 // between devices (see `yieldEvery`) so a large node never blocks it for long.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import path from 'node:path';
 
 export const DEFAULT_SYSFS_ROOT = '/sys';
@@ -38,7 +38,7 @@ export class SysfsReader {
   /** Trimmed file contents, or null (missing or unreadable). */
   text(file: string): string | null {
     try {
-      return readFileSync(file, 'latin1').trim();
+      return this.readSmall(file);
     } catch {
       return null;
     }
@@ -47,10 +47,31 @@ export class SysfsReader {
   /** Like text(), but a missing or unreadable file is a warning. */
   expectText(file: string): string | null {
     try {
-      return readFileSync(file, 'latin1').trim();
+      return this.readSmall(file);
     } catch (err) {
       this.warn(`${file}: unreadable (${errnoCode(err)})`);
       return null;
+    }
+  }
+
+  // sysfs attributes fit in a page; open/read/close into one reused buffer is about twice as
+  // fast as readFileSync (no fstat, no per-call allocation).
+  private readonly buf = Buffer.allocUnsafe(8192);
+
+  private readSmall(file: string): string {
+    const fd = openSync(file, 'r');
+    try {
+      let len = 0;
+      for (;;) {
+        const want = this.buf.length - len;
+        const n = readSync(fd, this.buf, len, want, null);
+        len += n;
+        // A short read is end of file (sysfs hands over the whole attribute in one read).
+        if (n < want || len === this.buf.length) break;
+      }
+      return this.buf.toString('latin1', 0, len).trim();
+    } finally {
+      closeSync(fd);
     }
   }
 
