@@ -1,0 +1,130 @@
+// client-node adapters of the WatchSource port: the node's pods (field selector
+// spec.nodeName=<node> on list AND watch) and all NetworkAttachmentDefinitions. The only file of
+// the daemon that imports @kubernetes/client-node.
+import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { NadInfo, PodInfo } from '../meta/kube.js';
+import type { WatchHandlers, WatchSource } from './kube-cache.js';
+
+const NAD_GROUP = 'k8s.cni.cncf.io';
+const NAD_VERSION = 'v1';
+const NAD_PLURAL = 'network-attachment-definitions';
+
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig === undefined) kc.loadFromCluster();
+  else kc.loadFromFile(kubeconfig);
+  return kc;
+}
+
+interface NadObject extends KubernetesObject {
+  spec?: { config?: unknown };
+}
+
+function podInfo(p: V1Pod): PodInfo {
+  return {
+    namespace: p.metadata?.namespace ?? '',
+    name: p.metadata?.name ?? '',
+    uid: p.metadata?.uid ?? '',
+    resourceVersion: p.metadata?.resourceVersion ?? '',
+    annotations: p.metadata?.annotations ?? {},
+    containerNames: (p.spec?.containers ?? []).map((c) => c.name),
+  };
+}
+
+function nadInfo(n: NadObject): NadInfo {
+  return {
+    namespace: n.metadata?.namespace ?? '',
+    name: n.metadata?.name ?? '',
+    config: typeof n.spec?.config === 'string' ? n.spec.config : '',
+    annotations: n.metadata?.annotations ?? {},
+  };
+}
+
+/** A ListWatch restarted `retryMs` after it breaks (client-node does not restart it). */
+function listWatchSource<K extends KubernetesObject, T>(
+  make: () => ListWatch<K>,
+  convert: (o: K) => T,
+  retryMs: number,
+): WatchSource<T> {
+  let lw: ListWatch<K> | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    start(h: WatchHandlers<T>) {
+      lw = make();
+      let synced = false;
+      lw.on('add', (o) => {
+        h.upsert(convert(o));
+      });
+      lw.on('update', (o) => {
+        h.upsert(convert(o));
+      });
+      lw.on('delete', (o) => {
+        h.remove(convert(o));
+      });
+      lw.on('error', (err: unknown) => {
+        h.error(err);
+        if (stopped) return;
+        timer = setTimeout(() => {
+          lw?.start().catch((e: unknown) => {
+            h.error(e);
+          });
+        }, retryMs);
+      });
+      lw.start()
+        .then(() => {
+          if (!synced) {
+            synced = true;
+            h.synced();
+          }
+        })
+        .catch((err: unknown) => {
+          h.error(err);
+        });
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await lw?.stop();
+    },
+  };
+}
+
+export function createPodWatch(kc: KubeConfig, nodeName: string, retryMs = 5000): WatchSource<PodInfo> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const fieldSelector = `spec.nodeName=${nodeName}`;
+  return listWatchSource<V1Pod, PodInfo>(
+    () =>
+      new ListWatch<V1Pod>(
+        '/api/v1/pods',
+        new Watch(kc),
+        () => core.listPodForAllNamespaces({ fieldSelector }),
+        false,
+        undefined,
+        fieldSelector,
+      ),
+    podInfo,
+    retryMs,
+  );
+}
+
+export function createNadWatch(kc: KubeConfig, retryMs = 5000): WatchSource<NadInfo> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return listWatchSource<NadObject, NadInfo>(
+    () =>
+      new ListWatch<NadObject>(
+        `/apis/${NAD_GROUP}/${NAD_VERSION}/${NAD_PLURAL}`,
+        new Watch(kc),
+        async () =>
+          (await custom.listClusterCustomObject({
+            group: NAD_GROUP,
+            version: NAD_VERSION,
+            plural: NAD_PLURAL,
+          })) as KubernetesListObject<NadObject>,
+        false,
+      ),
+    nadInfo,
+    retryMs,
+  );
+}
