@@ -53,8 +53,17 @@ describe('parseSriovConfig', () => {
   });
 
   it('leaves VLAN, QoS and proto unset when vlan is absent, and defaults them when vlan is set', () => {
-    expect(parseSriovConfig(base)).toMatchObject({ vlan: null, vlanQoS: null, vlanProto: null, spoofchk: null });
-    expect(parseSriovConfig({ ...base, vlan: 0 })).toMatchObject({ vlan: 0, vlanQoS: 0, vlanProto: '802.1Q' });
+    expect(parseSriovConfig(base)).toMatchObject({
+      vlan: null,
+      vlanQoS: null,
+      vlanProto: null,
+      spoofchk: null,
+    });
+    expect(parseSriovConfig({ ...base, vlan: 0 })).toMatchObject({
+      vlan: 0,
+      vlanQoS: 0,
+      vlanProto: '802.1Q',
+    });
   });
 
   it.each([

@@ -78,6 +78,9 @@ export async function releaseAttachment(record: Attachment, ctx: ReleaseContext)
 
   // 2. PF side before the netdev: some drivers refuse a netdev MAC change while the PF still
   //    holds an admin MAC with trust off.
+  // Every change is tried even when one fails, so one refusing driver knob never leaves the
+  // VLAN or MAC behind; the first failure is reported (and the record kept) afterwards.
+  const failures: unknown[] = [];
   if (reached(record, Phase.PF_CONFIGURED)) {
     for (const change of restoreChanges(record)) {
       try {
@@ -88,15 +91,20 @@ export async function releaseAttachment(record: Attachment, ctx: ReleaseContext)
           log.warn({ err: error, change }, 'PF-side restore skipped: PF or VF no longer exists');
           break;
         }
-        throw error;
+        failures.push(error);
       }
     }
   }
 
   // 3. The netdev: back to the host netns under its original name, MAC and MTU.
   if (!record.dpdk && record.origNetdev !== null && reached(record, Phase.NETDEV_MOVING)) {
-    await releaseNetdev(record, ctx);
+    try {
+      await releaseNetdev(record, ctx);
+    } catch (error) {
+      failures.push(error);
+    }
   }
+  if (failures.length > 0) throw failures[0];
 }
 
 interface Found {
