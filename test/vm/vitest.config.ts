@@ -11,9 +11,9 @@ export default defineConfig({
     globalSetup: ['test/vm/support/guest-only.ts'],
     pool: 'forks',
     fileParallelism: false,
-    // TCG runs about 10x slower than the host.
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    // TCG runs 10x slower than the host, and more when the host's cores are busy.
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     allowOnly: false,
   },
 });

@@ -1,7 +1,8 @@
 // Helpers for the real-kernel suite: run host tools in the guest, read sysfs, name kernel objects.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -66,4 +67,21 @@ export async function linkNames(netns?: string): Promise<string[]> {
 export async function netnsNames(): Promise<string[]> {
   const list = (await ipJson(['netns', 'list'])) as { name: string }[];
   return list.map((n) => n.name);
+}
+
+/**
+ * Writes an executable `dir/name` running one of the project's executables (`bin/<entry>.ts`) from
+ * the bundle hack/vm-e2e made on the host: the same code, without transforming TypeScript in the
+ * guest (a minute per process under TCG with tsx).
+ */
+export async function writeGuestExecutable(dir: string, name: string, entry: string): Promise<string> {
+  const bundles = process.env.NETPLUMB_VM_BIN;
+  if (bundles === undefined) throw new Error('NETPLUMB_VM_BIN is not set: run the suite with hack/vm-e2e');
+  const bundle = path.join(bundles, `${entry}.mjs`);
+  if (!existsSync(bundle))
+    throw new Error(`${bundle} is missing: hack/vm-e2e could not bundle bin/${entry}.ts`);
+  const file = path.join(dir, name);
+  await writeFile(file, `#!/bin/sh\nexec '${process.execPath}' '${bundle}' "$@"\n`);
+  await chmod(file, 0o755);
+  return file;
 }
