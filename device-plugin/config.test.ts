@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, suggestKey } from './config.js';
+
+const opts = { resourcePrefix: 'intel.com' };
+const parse = (v: unknown) => parseConfig(JSON.stringify(v), opts);
+const problemsOf = (v: unknown): string[] => {
+  try {
+    parse(v);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+// The exact example from SRIOV-DP's docs (FACTS §2.1).
+const SRIOV_DP_EXAMPLE = {
+  resourceList: [
+    {
+      resourceName: 'intel_sriov_netdevice',
+      selectors: [
+        {
+          vendors: ['8086'],
+          devices: ['154c', '10ed', '1889'],
+          drivers: ['iavf', 'i40evf', 'ixgbevf'],
+          pfNames: ['ens785f0#0-3', 'ens785f1'],
+        },
+      ],
+    },
+    {
+      resourceName: 'intel_sriov_dpdk',
+      resourcePrefix: 'example.com',
+      excludeTopology: true,
+      selectors: [
+        { vendors: ['8086'], drivers: ['vfio-pci'], rootDevices: ['0000:86:00.0#4-7,9'], needVhostNet: true },
+      ],
+      additionalInfo: { '*': { token: 'abc' } },
+    },
+    {
+      resourceName: 'mlnx_rdma',
+      resourcePrefix: 'nvidia.com',
+      selectors: [{ vendors: ['15b3'], linkTypes: ['ether'], isRdma: true }],
+    },
+  ],
+};
+
+describe('parseConfig', () => {
+  it('accepts SRIOV-DP config.json unchanged', () => {
+    const { pools } = parse(SRIOV_DP_EXAMPLE);
+    expect(pools.map((p) => p.fullName)).toEqual([
+      'intel.com/intel_sriov_netdevice',
+      'example.com/intel_sriov_dpdk',
+      'nvidia.com/mlnx_rdma',
+    ]);
+    const [net, dpdk, rdma] = pools;
+    expect(net?.deviceType).toBe('netDevice');
+    if (
+      net?.deviceType !== 'netDevice' ||
+      dpdk?.deviceType !== 'netDevice' ||
+      rdma?.deviceType !== 'netDevice'
+    )
+      throw new Error('unreachable');
+    expect(net.selectors[0]?.pfNames).toEqual([
+      { name: 'ens785f0', ranges: [{ from: 0, to: 3 }] },
+      { name: 'ens785f1', ranges: null },
+    ]);
+    expect(dpdk.excludeTopology).toBe(true);
+    expect(dpdk.selectors[0]?.rootDevices).toEqual([
+      {
+        name: '0000:86:00.0',
+        ranges: [
+          { from: 4, to: 7 },
+          { from: 9, to: 9 },
+        ],
+      },
+    ]);
+    expect(dpdk.selectors[0]?.needVhostNet).toBe(true);
+    expect(dpdk.additionalInfo).toEqual({ '*': { token: 'abc' } });
+    expect(rdma.selectors[0]?.isRdma).toBe(true);
+    expect(net.allocationPolicy).toBe('pack');
+  });
+
+  it('accepts a single selector object as well as a list, and a missing selectors key as "match all"', () => {
+    const { pools } = parse({
+      resourceList: [{ resourceName: 'a', selectors: { drivers: ['iavf'] } }, { resourceName: 'b' }],
+    });
+    expect(pools[0]?.selectors).toHaveLength(1);
+    expect(pools[1]?.selectors).toHaveLength(1);
+  });
+
+  it('matches keys case-insensitively like Go (IsRdma)', () => {
+    const { pools } = parse({ resourceList: [{ resourceName: 'a', selectors: [{ IsRdma: true }] }] });
+    const p = pools[0];
+    expect(p?.deviceType === 'netDevice' && p.selectors[0]?.isRdma).toBe(true);
+  });
+
+  it('names the JSON path of a misspelt key and suggests the right one', () => {
+    expect(
+      problemsOf({
+        resourceList: [{ resourceName: 'a' }, { resourceName: 'b', selectors: [{ pfName: ['ens1'] }] }],
+      }),
+    ).toEqual(['resourceList[1].selectors[0].pfName: unknown key; did you mean pfNames?']);
+  });
+
+  it('reports unknown keys at the resource and top level too', () => {
+    expect(problemsOf({ resourceList: [{ resourceName: 'a', excludeTopolgy: true }] })).toEqual([
+      'resourceList[0].excludeTopolgy: unknown key; did you mean excludeTopology?',
+    ]);
+    expect(problemsOf({ resourceLists: [] })).toContain(
+      'resourceLists: unknown key; did you mean resourceList?',
+    );
+  });
+
+  it('rejects a bad VF range naming the entry', () => {
+    expect(
+      problemsOf({ resourceList: [{ resourceName: 'a', selectors: [{ pfNames: ['ens1#0-x'] }] }] }),
+    ).toEqual([
+      'resourceList[0].selectors[0].pfNames[0]: "ens1#0-x": bad VF range "0-x"; use N or N-M (e.g. ens1#0-3,5)',
+    ]);
+  });
+
+  it('rejects duplicate <prefix>/<name>, but allows the same name under another prefix', () => {
+    expect(
+      problemsOf({
+        resourceList: [{ resourceName: 'a' }, { resourceName: 'a', resourcePrefix: 'intel.com' }],
+      }),
+    ).toEqual([
+      'resourceList[1].resourceName: duplicate resource intel.com/a (already defined by resourceList[0]); rename one',
+    ]);
+    expect(
+      parse({ resourceList: [{ resourceName: 'a' }, { resourceName: 'a', resourcePrefix: 'x.io' }] }).pools,
+    ).toHaveLength(2);
+  });
+
+  it('rejects invalid resource names and device types', () => {
+    expect(problemsOf({ resourceList: [{ resourceName: 'a/b' }] })[0]).toMatch(
+      /^resourceList\[0\]\.resourceName: must match/,
+    );
+    expect(problemsOf({ resourceList: [{ resourceName: 'a', deviceType: 'auxNetDevice' }] })[0]).toMatch(
+      /^resourceList\[0\]\.deviceType: "auxNetDevice" \(SFs\) is not supported/,
+    );
+  });
+
+  it('refuses SRIOV-DP selectors it cannot honour instead of silently matching nothing', () => {
+    expect(
+      problemsOf({ resourceList: [{ resourceName: 'a', selectors: { ddpProfiles: ['x'] } }] })[0],
+    ).toMatch(
+      /^resourceList\[0\]\.selectors\.ddpProfiles: is an SRIOV-DP selector netplumb does not support/,
+    );
+  });
+
+  it('parses nic pools with names/parents/vlans and slots', () => {
+    const { pools } = parse({
+      resourceList: [
+        {
+          resourceName: 'vlan210',
+          deviceType: 'nic',
+          slots: 4,
+          selectors: [{ parents: ['ens2f0'], vlans: [210] }],
+        },
+      ],
+    });
+    expect(pools[0]).toMatchObject({
+      deviceType: 'nic',
+      slots: 4,
+      selectors: [{ names: [], parents: ['ens2f0'], vlans: [210] }],
+    });
+    expect(problemsOf({ resourceList: [{ resourceName: 'a', slots: 2 }] })).toEqual([
+      'resourceList[0].slots: only applies to deviceType "nic"; remove it',
+    ]);
+    expect(
+      problemsOf({
+        resourceList: [{ resourceName: 'a', deviceType: 'nic', selectors: [{ pfNames: [] }] }],
+      })[0],
+    ).toMatch(/^resourceList\[0\]\.selectors\[0\]\.pfNames: unknown key; did you mean names\?/);
+  });
+
+  it('validates the new vlans selector and allocationPolicy', () => {
+    expect(problemsOf({ resourceList: [{ resourceName: 'a', selectors: [{ vlans: [5000] }] }] })[0]).toMatch(
+      /^resourceList\[0\]\.selectors\[0\]\.vlans\[0\]: /,
+    );
+    expect(problemsOf({ resourceList: [{ resourceName: 'a', allocationPolicy: 'random' }] })).toEqual([
+      'resourceList[0].allocationPolicy: must be "pack" or "spread"',
+    ]);
+  });
+
+  it('reports invalid JSON with a stable code', () => {
+    expect(() => parseConfig('{', opts)).toThrow(expect.objectContaining({ code: 'ERR_DP_CONFIG_INVALID' }));
+  });
+});
+
+describe('suggestKey', () => {
+  it('suggests close keys and nothing for unrelated ones', () => {
+    expect(suggestKey('rootDevice', ['rootDevices', 'pfNames'])).toBe('rootDevices');
+    expect(suggestKey('banana', ['rootDevices', 'pfNames'])).toBeNull();
+  });
+});
