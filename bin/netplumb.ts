@@ -8,6 +8,9 @@ const program = new Command('netplumb')
   .showHelpAfterError();
 
 // Subcommands (one line each; keep this list sorted):
+program.addCommand((await import('../cni/daemon/command.js')).cniDaemonCommand(process));
 program.addCommand((await import('../sriov/inspect-command.js')).inspectCommand(process));
+program.addCommand((await import('../cni/daemon/command.js')).installCommand(process));
+program.addCommand((await import('../cni/daemon/command.js')).uninstallCommand(process));
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,14 @@
 // client-node adapters of the WatchSource port: the node's pods (field selector
 // spec.nodeName=<node> on list AND watch) and all NetworkAttachmentDefinitions. The only file of
 // the daemon that imports @kubernetes/client-node.
-import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, Watch } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ListWatch,
+  Watch,
+} from '@kubernetes/client-node';
 import type { KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import type { NadInfo, PodInfo } from '../meta/kube.js';
 import type { WatchHandlers, WatchSource } from './kube-cache.js';
@@ -127,4 +134,18 @@ export function createNadWatch(kc: KubeConfig, retryMs = 5000): WatchSource<NadI
     nadInfo,
     retryMs,
   );
+}
+
+/**
+ * True when DaemonSet `name` is gone or being deleted: the daemon is being uninstalled rather than
+ * restarted, so it removes its config and binaries on the way out. API errors count as "not gone"
+ * (a restart must never strip the node's CNI config).
+ */
+export async function daemonSetGone(kc: KubeConfig, namespace: string, name: string): Promise<boolean> {
+  try {
+    const ds = await kc.makeApiClient(AppsV1Api).readNamespacedDaemonSet({ namespace, name });
+    return ds.metadata?.deletionTimestamp !== undefined;
+  } catch (err) {
+    return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
+  }
 }

@@ -1,0 +1,209 @@
+// `netplumb cni-daemon`, `netplumb install` and `netplumb uninstall`.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { pino } from 'pino';
+import type { JsonObject } from '../json.js';
+import { startCniDaemon, readDaemonConfig } from './daemon.js';
+import { install, uninstall } from './install.js';
+import type { InstallItem } from './install.js';
+import { GENERATED_CONF } from './conf-gen.js';
+import { buildShim } from './shim-build.js';
+import { DEFAULT_SOCKET } from './wire.js';
+import { unlink } from 'node:fs/promises';
+
+export interface DaemonCommandDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: Pick<NodeJS.WritableStream, 'write'>;
+  readonly stderr: Pick<NodeJS.WritableStream, 'write'>;
+  readonly on: (signal: 'SIGTERM' | 'SIGINT', fn: () => void) => unknown;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be an integer >= 1');
+  return n;
+}
+
+function hostPort(v: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError('must be HOST:PORT, e.g. 0.0.0.0:9092');
+  const [, host = '', port = ''] = m;
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(port) };
+}
+
+interface DaemonFlags {
+  socket: string;
+  cniConfDir?: string;
+  writeConfig: boolean;
+  cniBinDir: string;
+  daemonConfig?: string;
+  kubeconfig?: string;
+  nodeName?: string;
+  metricsAddress?: { host: string; port: number };
+  maxConcurrent: number;
+  maxQueued: number;
+  readyWaitMs: number;
+  sysfsRoot: string;
+  sriovPfRecorder?: string;
+  uninstallOnDelete?: string;
+  logLevel: string;
+}
+
+export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
+  return new Command('cni-daemon')
+    .description(
+      'Serve the node’s CNI calls over a unix socket (thick mode): informer caches, in-process sriov, metrics',
+    )
+    .option('--socket <path>', 'unix socket (its directory is made 0700, the socket 0600)', DEFAULT_SOCKET)
+    .option(
+      '--cni-conf-dir <dir>',
+      `write ${GENERATED_CONF} here from the node's primary config`,
+      '/etc/cni/net.d',
+    )
+    .option('--no-write-config', 'do not write a CNI config (the daemon only serves the socket)')
+    .option(
+      '--cni-bin-dir <dir>',
+      'where `netplumb install` put the executables (removed on uninstall)',
+      '/opt/cni/bin',
+    )
+    .option(
+      '--daemon-config <file>',
+      'JSON object of Multus keys for the generated config (confDir, cniDir, readinessindicatorfile, ...)',
+    )
+    .option(
+      '--kubeconfig <file>',
+      'kubeconfig (default: in-cluster when KUBERNETES_SERVICE_HOST is set, else no API access)',
+    )
+    .option('--node-name <name>', 'this node (default env NODE_NAME): the pod informer watches only its pods')
+    .option('--metrics-address <host:port>', 'serve /healthz /readyz /metrics on TCP too', hostPort)
+    .option('--max-concurrent <n>', 'CNI requests served at once', positiveInt, 16)
+    .option(
+      '--max-queued <n>',
+      'requests waiting for a slot before error 11 (bounds memory)',
+      positiveInt,
+      256,
+    )
+    .option('--ready-wait-ms <ms>', 'how long ADD waits for readiness before error 11', positiveInt, 55_000)
+    .option('--sysfs-root <dir>', 'sysfs for the in-process sriov plugin', '/sys')
+    .option('--sriov-pf-recorder <dir>', 'simulated nodes: record PF VF settings here instead of running ip')
+    .option(
+      '--uninstall-on-delete <daemonset>',
+      'on SIGTERM, if this DaemonSet (in env POD_NAMESPACE) is being deleted, remove the config and the installed executables',
+    )
+    .option('--log-level <level>', 'pino level', 'info')
+    .action(async (f: DaemonFlags) => {
+      const logger = pino(
+        { level: f.logLevel, base: { component: 'netplumb-cni-daemon' } },
+        pino.destination(2),
+      );
+      const daemonConfig: JsonObject | undefined =
+        f.daemonConfig === undefined ? undefined : await readDaemonConfig(f.daemonConfig);
+      const inCluster = (deps.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '';
+      const daemon = await startCniDaemon({
+        socketPath: f.socket,
+        cniConfDir: f.writeConfig ? f.cniConfDir : undefined,
+        ...(daemonConfig === undefined ? {} : { daemonConfig }),
+        kube:
+          f.kubeconfig !== undefined ? { kubeconfig: f.kubeconfig } : inCluster ? 'in-cluster' : undefined,
+        nodeName: f.nodeName ?? deps.env['NODE_NAME'],
+        metricsAddress: f.metricsAddress,
+        maxConcurrent: f.maxConcurrent,
+        maxQueued: f.maxQueued,
+        readyWaitMs: f.readyWaitMs,
+        sysfsRoot: f.sysfsRoot,
+        sriovPfRecorderDir: f.sriovPfRecorder,
+        logger,
+      });
+      await new Promise<void>((resolve) => {
+        deps.on('SIGTERM', resolve);
+        deps.on('SIGINT', resolve);
+      });
+      logger.info('stopping');
+      const ns = deps.env['POD_NAMESPACE'] ?? '';
+      const uninstalling =
+        f.uninstallOnDelete !== undefined &&
+        ns !== '' &&
+        (await daemon.daemonSetGone(ns, f.uninstallOnDelete));
+      await daemon.close();
+      if (uninstalling) {
+        await daemon.confWriter?.remove();
+        const r = await uninstall(f.cniBinDir);
+        logger.info(
+          { removed: r.removed, kept: r.kept },
+          'DaemonSet deleted: removed the CNI config and executables',
+        );
+      }
+      process.exitCode = 0;
+    });
+}
+
+/** Where the built artifacts live: dist/shim and dist/sea under the project root. */
+function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return dir;
+}
+
+interface InstallFlags {
+  cniBinDir: string;
+  json?: boolean;
+}
+
+export function installCommand(deps: DaemonCommandDeps): Command {
+  return new Command('install')
+    .description(
+      'Install the CNI executables (netplumb-shim launcher, self-contained netplumb-cni) atomically',
+    )
+    .requiredOption('--cni-bin-dir <dir>', 'target directory, e.g. /host/opt/cni/bin in an init container')
+    .option('--json', 'print JSON')
+    .action(async (f: InstallFlags) => {
+      const root = projectRoot();
+      const shim = await buildShim(path.join(root, 'dist', 'shim', 'netplumb-shim'));
+      const items: InstallItem[] = [{ name: 'netplumb-shim', source: shim.file }];
+      const sea = path.join(root, 'dist', 'sea', 'netplumb-cni');
+      if (existsSync(sea)) items.push({ name: 'netplumb-cni', source: sea });
+      else
+        deps.stderr.write(
+          `warning: ${sea} not built (npm run build:sea): thin mode and the DEL fallback are unavailable on this host\n`,
+        );
+      const installed = await install(f.cniBinDir, items);
+      deps.stdout.write(
+        f.json === true
+          ? `${JSON.stringify({ dir: f.cniBinDir, installed, staticShim: shim.static })}\n`
+          : `installed into ${f.cniBinDir}: ${installed.join(', ')}${shim.static ? '' : ' (shim dynamically linked)'}\n`,
+      );
+    });
+}
+
+interface UninstallFlags {
+  cniBinDir: string;
+  cniConfDir?: string;
+  json?: boolean;
+}
+
+export function uninstallCommand(deps: DaemonCommandDeps): Command {
+  return new Command('uninstall')
+    .description('Remove exactly what `netplumb install` installed (and the generated CNI config)')
+    .requiredOption('--cni-bin-dir <dir>', 'directory given to `netplumb install`')
+    .option('--cni-conf-dir <dir>', `also remove ${GENERATED_CONF} from this directory`)
+    .option('--json', 'print JSON')
+    .action(async (f: UninstallFlags) => {
+      const r = await uninstall(f.cniBinDir);
+      if (f.cniConfDir !== undefined) {
+        await unlink(path.join(f.cniConfDir, GENERATED_CONF)).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        });
+      }
+      deps.stdout.write(
+        f.json === true
+          ? `${JSON.stringify(r)}\n`
+          : `removed: ${r.removed.join(', ') || 'nothing'}${r.kept.length ? `; kept (changed since install): ${r.kept.join(', ')}` : ''}\n`,
+      );
+    });
+}

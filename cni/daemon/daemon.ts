@@ -1,0 +1,193 @@
+// Composition of the CNI daemon: the meta-plugin (cni/meta) with informer-backed Kubernetes
+// access and the SR-IOV plugin in-process, behind the socket server, plus the config writer.
+// `netplumb cni-daemon` (command.ts) and the demo/benchmarks start it through startCniDaemon.
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { createExecRunner, createInProcessRunner } from '../exec.js';
+import { isJsonObject } from '../json.js';
+import type { JsonObject } from '../json.js';
+import { createKubeClient } from '../meta/kube-client-node.js';
+import { systemClock } from '../meta/kube.js';
+import type { KubeClient } from '../meta/kube.js';
+import { createMetaPlugin } from '../meta/plugin.js';
+import { createPodResourcesClient } from '../meta/podresources.js';
+import type { CniPluginFn } from '../skel.js';
+import { createSriovPlugin } from '../../sriov/cni/plugin.js';
+import { createSriovDeps } from '../../sriov/cni/wiring.js';
+import { createConfWriter } from './conf-writer.js';
+import type { ConfWriter } from './conf-writer.js';
+import { createCachedKube } from './kube-cache.js';
+import type { CachedKube } from './kube-cache.js';
+import { createNadWatch, createPodWatch, daemonSetGone, loadKubeConfig } from './kube-informers.js';
+import { createLimiter } from './limiter.js';
+import { createDaemonMetrics } from './metrics.js';
+import type { DaemonMetrics } from './metrics.js';
+import { createReadiness } from './readiness.js';
+import type { Readiness } from './readiness.js';
+import { createDaemonServer } from './server.js';
+import type { DaemonServer } from './server.js';
+
+export interface CniDaemonOptions {
+  readonly socketPath: string;
+  /** Where 00-netplumb.conflist goes; undefined = write no config (demo, benchmarks). */
+  readonly cniConfDir?: string | undefined;
+  /** JSON object of Multus keys merged into the generated config (and readinessindicatorfile). */
+  readonly daemonConfig?: JsonObject;
+  /** Kubernetes access: "in-cluster", a kubeconfig path, or undefined for none (delegates only). */
+  readonly kube?: 'in-cluster' | { kubeconfig: string } | undefined;
+  readonly nodeName?: string | undefined;
+  readonly metricsAddress?: { host: string; port: number } | undefined;
+  readonly maxConcurrent: number;
+  readonly maxQueued: number;
+  readonly readyWaitMs: number;
+  readonly sysfsRoot: string;
+  /** Simulated nodes: record PF VF settings here instead of running `ip link set <pf> vf`. */
+  readonly sriovPfRecorderDir?: string | undefined;
+  /** State dir of the in-process sriov plugin (default /var/lib/cni/sriov). */
+  readonly sriovStateDir?: string | undefined;
+  readonly logger: Logger;
+}
+
+export interface RunningDaemon {
+  readonly readiness: Readiness;
+  readonly metrics: DaemonMetrics;
+  readonly confWriter: ConfWriter | undefined;
+  readonly metricsPort: number | undefined;
+  /** The DaemonSet `name` in `namespace` is gone or being deleted (uninstall, not restart). */
+  daemonSetGone(namespace: string, name: string): Promise<boolean>;
+  /** Not ready, drain in-flight requests, stop watches, close the socket. */
+  close(): Promise<void>;
+}
+
+export class DaemonConfigError extends Error {
+  override readonly name = 'DaemonConfigError';
+  readonly code = 'DAEMON_CONFIG_INVALID';
+}
+
+export async function readDaemonConfig(file: string): Promise<JsonObject> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new DaemonConfigError(
+      `--daemon-config ${file}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (!isJsonObject(raw)) throw new DaemonConfigError(`--daemon-config ${file}: must be a JSON object`);
+  for (const forbidden of ['type', 'name', 'cniVersion', 'daemonSocket', 'clusterNetwork']) {
+    if (forbidden in raw) {
+      throw new DaemonConfigError(`--daemon-config ${file}: "${forbidden}" is set by the daemon; remove it`);
+    }
+  }
+  return raw;
+}
+
+export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon> {
+  const log = o.logger;
+  const readiness = createReadiness();
+  const metrics = createDaemonMetrics();
+
+  let cached: CachedKube | undefined;
+  let live: KubeClient | undefined;
+  const kc =
+    o.kube === undefined
+      ? undefined
+      : loadKubeConfig(o.kube === 'in-cluster' ? undefined : o.kube.kubeconfig);
+  if (kc !== undefined) {
+    live = createKubeClient(o.kube === 'in-cluster' || o.kube === undefined ? undefined : o.kube.kubeconfig);
+    if (o.nodeName === undefined || o.nodeName === '') {
+      throw new DaemonConfigError('--node-name (or env NODE_NAME) is required with Kubernetes access');
+    }
+    readiness.set('pod-cache', false, `pods of node ${o.nodeName} not listed yet`);
+    readiness.set('nad-cache', false, 'NetworkAttachmentDefinitions not listed yet');
+    cached = createCachedKube({
+      live,
+      pods: createPodWatch(kc, o.nodeName),
+      nads: createNadWatch(kc),
+      onLookup: (kind, result) => {
+        metrics.cacheLookup(kind, result);
+      },
+      onSynced: (kind) => {
+        readiness.set(`${kind}-cache`, true);
+        log.info({ kind }, 'informer cache synced');
+      },
+      onError: (kind, err) => {
+        log.warn({ kind, err }, 'watch broke; restarting it (lookups fall back to the API meanwhile)');
+      },
+    });
+  }
+
+  const sriov = createSriovPlugin(
+    createSriovDeps({
+      sysfsRoot: o.sysfsRoot,
+      ...(o.sriovStateDir === undefined ? {} : { stateDir: o.sriovStateDir }),
+      ...(o.sriovPfRecorderDir === undefined ? {} : { pfRecorderDir: o.sriovPfRecorderDir }),
+    }),
+  );
+  const handle: CniPluginFn = createMetaPlugin({
+    logger: log.child({ component: 'meta' }),
+    clock: systemClock,
+    kubeFor: (conf) =>
+      cached ?? (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
+    podResourcesFor: (socket) => createPodResourcesClient(socket),
+    // `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH.
+    runnerFor: (conf) =>
+      createInProcessRunner({ sriov }, createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env })),
+  });
+
+  const limiter = createLimiter({ maxConcurrent: o.maxConcurrent, maxQueued: o.maxQueued });
+  const server: DaemonServer = createDaemonServer({
+    handle,
+    logger: log.child({ component: 'server' }),
+    metrics,
+    limiter,
+    readiness,
+    readyWaitMs: o.readyWaitMs,
+    maxBodyBytes: 4 << 20,
+  });
+
+  let confWriter: ConfWriter | undefined;
+  if (o.cniConfDir !== undefined) {
+    const indicator = o.daemonConfig?.['readinessindicatorfile'];
+    confWriter = createConfWriter({
+      confDir: o.cniConfDir,
+      socketPath: o.socketPath,
+      ...(o.daemonConfig === undefined ? {} : { extra: o.daemonConfig }),
+      readinessIndicator: typeof indicator === 'string' && indicator !== '' ? indicator : undefined,
+      readiness,
+      logger: log.child({ component: 'conf' }),
+    });
+  }
+
+  // Serve first (DEL works at once, from the on-disk cache), then bring up the config.
+  await server.listenUnix(o.socketPath);
+  let metricsPort: number | undefined;
+  if (o.metricsAddress !== undefined) {
+    metricsPort = (await server.listenTcp(o.metricsAddress.host, o.metricsAddress.port)).port;
+  }
+  await confWriter?.start();
+  log.info(
+    { socket: o.socketPath, metricsPort, kube: kc !== undefined, node: o.nodeName },
+    'CNI daemon serving',
+  );
+
+  return {
+    readiness,
+    metrics,
+    confWriter,
+    metricsPort,
+    async daemonSetGone(namespace, name) {
+      if (kc === undefined) return false;
+      return daemonSetGone(kc, namespace, name);
+    },
+    async close() {
+      readiness.set('shutdown', false, 'shutting down');
+      confWriter?.stop();
+      await server.close();
+      await cached?.stop();
+    },
+  };
+}
