@@ -207,16 +207,26 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Executable entry: env from process.env, stdin, stdout, exit code. */
-export async function runPluginMain(plugin: CniPluginFn): Promise<void> {
+/** The request of this process: process.env and all of stdin. */
+export async function readProcessRequest(): Promise<CniRequest> {
   const stdin = process.stdin.isTTY ? '' : await readAll(process.stdin);
-  const res = await plugin({ env: process.env, stdin });
+  return { env: process.env, stdin };
+}
+
+/** Prints the response on stdout and sets the exit code. */
+export async function writeProcessResponse(res: CniResponse): Promise<void> {
   if (res.stdout !== '') {
-    await new Promise<void>((resolve) =>
-      process.stdout.write(res.stdout.endsWith('\n') ? res.stdout : `${res.stdout}\n`, () => {
+    const text = res.stdout.endsWith('\n') ? res.stdout : `${res.stdout}\n`;
+    await new Promise<void>((resolve) => {
+      process.stdout.write(text, () => {
         resolve();
-      }),
-    );
+      });
+    });
   }
   process.exitCode = res.exitCode;
+}
+
+/** Executable entry: env from process.env, stdin, stdout, exit code. */
+export async function runPluginMain(plugin: CniPluginFn): Promise<void> {
+  await writeProcessResponse(await plugin(await readProcessRequest()));
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Composition root of the `netplumb-cni` meta-plugin executable (config `"type": "netplumb"`):
+// the only place that reads process.env and builds the logger. Logs go to stderr and/or `logFile`,
+// never to stdout (stdout is the CNI result).
+import pino from 'pino';
+import type { DestinationStream, Level } from 'pino';
+import { createExecRunner } from '../cni/exec.js';
+import { isJsonObject } from '../cni/json.js';
+import { createKubeClient } from '../cni/meta/kube-client-node.js';
+import { systemClock } from '../cni/meta/kube.js';
+import { createMetaPlugin } from '../cni/meta/plugin.js';
+import { createPodResourcesClient } from '../cni/meta/podresources.js';
+import { readProcessRequest, writeProcessResponse } from '../cni/skel.js';
+
+// Multus levels (debug > verbose > error > panic) mapped onto pino's.
+const LEVELS: Record<string, Level> = { debug: 'debug', verbose: 'info', error: 'error', panic: 'fatal' };
+
+function loggerFor(stdin: string): pino.Logger {
+  let conf: Record<string, unknown> = {};
+  try {
+    const v: unknown = JSON.parse(stdin);
+    if (isJsonObject(v)) conf = v;
+  } catch {
+    // the plugin reports the bad config itself
+  }
+  const level = LEVELS[typeof conf['logLevel'] === 'string' ? conf['logLevel'] : ''] ?? 'error';
+  const streams: DestinationStream[] = [];
+  if (conf['logToStderr'] !== false) streams.push(pino.destination({ fd: 2, sync: true }));
+  if (typeof conf['logFile'] === 'string' && conf['logFile'] !== '') {
+    streams.push(pino.destination({ dest: conf['logFile'], append: true, mkdir: true, sync: true }));
+  }
+  if (streams.length === 0) return pino({ level: 'silent' });
+  return pino(
+    { level, base: { plugin: 'netplumb-cni' } },
+    pino.multistream(streams.map((stream) => ({ stream, level }))),
+  );
+}
+
+const req = await readProcessRequest();
+const inCluster =
+  (process.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&
+  (process.env['KUBERNETES_SERVICE_PORT'] ?? '') !== '';
+const plugin = createMetaPlugin({
+  logger: loggerFor(req.stdin),
+  clock: systemClock,
+  kubeFor: (conf) =>
+    conf.kubeconfig !== undefined
+      ? createKubeClient(conf.kubeconfig)
+      : inCluster
+        ? createKubeClient(undefined)
+        : undefined,
+  podResourcesFor: (socket) => createPodResourcesClient(socket),
+  runnerFor: (conf) => createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env }),
+});
+await writeProcessResponse(await plugin(req));

@@ -1,0 +1,123 @@
+// The DEL cache: `<cniDir>/<containerID>`, everything DEL needs when the pod, the NADs or the API
+// server are gone. Written atomically (temp + rename) before the first delegate runs, and again
+// after each delegate's ADD (to record its result, the prevResult for its DEL).
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { CniError, CniErrorCode } from '../errors.js';
+import type { JsonObject } from '../json.js';
+
+export const CACHE_KIND = 'netplumbCacheV1';
+
+export interface CachedAttachment {
+  /** `ns/name` or conf name. */
+  readonly name: string;
+  readonly ifname: string;
+  /** The cluster network (the attachment whose result the runtime gets). */
+  readonly isDefault: boolean;
+  /** Raw conf/conflist as sent to the delegates (after injection). */
+  readonly config: JsonObject;
+  readonly capabilityArgs: JsonObject;
+  readonly cniArgs: readonly (readonly [string, string])[];
+  readonly resourceName?: string;
+  readonly deviceId?: string;
+  readonly devinfoFile?: string;
+  /** Set once the delegate's ADD succeeded (in the network's cniVersion format). */
+  readonly result?: JsonObject;
+}
+
+export interface MetaCache {
+  readonly kind: typeof CACHE_KIND;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly podNamespace: string;
+  readonly podName: string;
+  readonly podUid: string;
+  readonly attachments: readonly CachedAttachment[];
+}
+
+const json = z.custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+
+const schema = z.object({
+  kind: z.literal(CACHE_KIND),
+  containerId: z.string(),
+  netns: z.string(),
+  podNamespace: z.string(),
+  podName: z.string(),
+  podUid: z.string(),
+  attachments: z.array(
+    z.object({
+      name: z.string(),
+      ifname: z.string(),
+      isDefault: z.boolean(),
+      config: json,
+      capabilityArgs: json,
+      cniArgs: z.array(z.tuple([z.string(), z.string()])),
+      resourceName: z.string().optional(),
+      deviceId: z.string().optional(),
+      devinfoFile: z.string().optional(),
+      result: json.optional(),
+    }),
+  ),
+});
+
+export function cachePath(cniDir: string, containerId: string): string {
+  return path.join(cniDir, containerId);
+}
+
+export async function writeCache(cniDir: string, cache: MetaCache): Promise<void> {
+  const file = cachePath(cniDir, cache.containerId);
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await mkdir(cniDir, { recursive: true, mode: 0o700 });
+    await writeFile(tmp, JSON.stringify(cache), { mode: 0o600 });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new CniError(CniErrorCode.IoFailure, `cannot write DEL cache ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+export type CacheRead =
+  | { readonly state: 'missing' }
+  | { readonly state: 'ok'; readonly cache: MetaCache }
+  | { readonly state: 'corrupt'; readonly problem: string };
+
+export async function readCache(cniDir: string, containerId: string): Promise<CacheRead> {
+  let text: string;
+  try {
+    text = await readFile(cachePath(cniDir, containerId), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+    throw new CniError(CniErrorCode.IoFailure, `cannot read DEL cache: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return { state: 'corrupt', problem: `invalid JSON: ${(err as Error).message}` };
+  }
+  const p = schema.safeParse(parsed);
+  if (!p.success)
+    return {
+      state: 'corrupt',
+      problem: p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    };
+  return { state: 'ok', cache: p.data as MetaCache };
+}
+
+export async function removeCache(cniDir: string, containerId: string): Promise<void> {
+  await rm(cachePath(cniDir, containerId), { force: true });
+}
+
+/** Keeps an unreadable cache for inspection instead of deleting it. */
+export async function quarantineCache(cniDir: string, containerId: string): Promise<string> {
+  const file = cachePath(cniDir, containerId);
+  const to = `${file}.corrupt`;
+  await rename(file, to);
+  return to;
+}

@@ -1,0 +1,169 @@
+// The meta-plugin's own config: Multus's NetConf keys unchanged, plus netplumb's
+// `podResourcesSocket`, `devinfoDir`, `sysfsRoot` and `daemonSocket` (reserved for the daemon shim).
+// Validated once at the edge; unknown keys are kept (Multus configs carry extras) and reported.
+import { z } from 'zod';
+import { CniError, CniErrorCode } from '../errors.js';
+import type { JsonObject } from '../json.js';
+
+export const META_DEFAULTS = {
+  confDir: '/etc/cni/multus/net.d',
+  cniDir: '/var/lib/cni/multus',
+  binDir: '/opt/cni/bin',
+  multusNamespace: 'kube-system',
+  systemNamespaces: ['kube-system'],
+  globalNamespaces: ['default'],
+  podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
+  devinfoDir: '/var/run/k8s.cni.cncf.io/devinfo',
+  sysfsRoot: '/sys',
+  readinessTimeoutMs: 45_000,
+} as const;
+
+const KNOWN_KEYS = [
+  'cniVersion',
+  'cniVersions',
+  'name',
+  'type',
+  'capabilities',
+  'ipam',
+  'dns',
+  'args',
+  'runtimeConfig',
+  'prevResult',
+  'kubeconfig',
+  'clusterNetwork',
+  'defaultNetworks',
+  'delegates',
+  'systemNamespaces',
+  'multusNamespace',
+  'namespaceIsolation',
+  'globalNamespaces',
+  'cniDir',
+  'binDir',
+  'confDir',
+  'readinessindicatorfile',
+  'logFile',
+  'logLevel',
+  'logToStderr',
+  'logOptions',
+  'retryDeleteOnError',
+  'auxiliaryCNIChainName',
+  'podResourcesSocket',
+  'devinfoDir',
+  'sysfsRoot',
+  'daemonSocket',
+  'cni.dev/valid-attachments',
+  'cni.dev/attachments',
+] as const;
+
+const schema = z.object({
+  cniVersion: z.string().optional(),
+  name: z.string().optional(),
+  type: z.string().optional(),
+  kubeconfig: z.string().optional(),
+  clusterNetwork: z.string().optional(),
+  defaultNetworks: z.array(z.string()).nullish(),
+  delegates: z.array(z.record(z.string(), z.unknown())).nullish(),
+  systemNamespaces: z.array(z.string()).nullish(),
+  multusNamespace: z.string().optional(),
+  namespaceIsolation: z.boolean().optional(),
+  globalNamespaces: z.string().optional(),
+  cniDir: z.string().optional(),
+  binDir: z.string().optional(),
+  confDir: z.string().optional(),
+  readinessindicatorfile: z.string().optional(),
+  logFile: z.string().optional(),
+  logLevel: z.string().optional(),
+  logToStderr: z.boolean().optional(),
+  retryDeleteOnError: z.boolean().optional(),
+  auxiliaryCNIChainName: z.string().optional(),
+  runtimeConfig: z.record(z.string(), z.unknown()).optional(),
+  podResourcesSocket: z.string().optional(),
+  devinfoDir: z.string().optional(),
+  sysfsRoot: z.string().optional(),
+  daemonSocket: z.string().optional(),
+});
+
+export interface MetaConf {
+  readonly cniVersion: string;
+  readonly name: string;
+  readonly kubeconfig: string | undefined;
+  /** NAD name, conf name, directory or file; undefined when `delegates` is used. */
+  readonly clusterNetwork: string | undefined;
+  readonly defaultNetworks: readonly string[];
+  /** Inline delegate confs (raw); first is the cluster network when clusterNetwork is unset. */
+  readonly delegates: readonly JsonObject[];
+  readonly systemNamespaces: readonly string[];
+  readonly multusNamespace: string;
+  readonly namespaceIsolation: boolean;
+  readonly globalNamespaces: readonly string[];
+  readonly cniDir: string;
+  readonly binDir: string;
+  readonly confDir: string;
+  readonly readinessIndicatorFile: string | undefined;
+  readonly logFile: string | undefined;
+  readonly logLevel: string | undefined;
+  readonly logToStderr: boolean;
+  readonly retryDeleteOnError: boolean;
+  readonly auxiliaryCNIChainName: string | undefined;
+  /** The runtime's runtimeConfig (capability args for the cluster network). */
+  readonly runtimeConfig: JsonObject;
+  readonly podResourcesSocket: string;
+  readonly devinfoDir: string;
+  readonly sysfsRoot: string;
+  readonly daemonSocket: string | undefined;
+  /** Keys we do not know (kept, reported in the log). */
+  readonly unknownKeys: readonly string[];
+  readonly raw: JsonObject;
+}
+
+/** Validates the meta-plugin config; errors name the key (code 7). */
+export function parseMetaConf(raw: JsonObject): MetaConf {
+  const p = schema.safeParse(raw);
+  if (!p.success) {
+    const msg = p.error.issues.map((i) => `"${i.path.join('.')}": ${i.message}`).join('; ');
+    throw new CniError(CniErrorCode.InvalidNetworkConfig, `netplumb config: ${msg}`);
+  }
+  const c = p.data;
+  const delegates = (c.delegates ?? []) as JsonObject[];
+  if ((c.clusterNetwork ?? '') === '' && delegates.length === 0) {
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      'netplumb config: at least one delegate/clusterNetwork must be specified (set "clusterNetwork" to a NAD name, conf name, directory or file, or give "delegates")',
+    );
+  }
+  const known: readonly string[] = KNOWN_KEYS;
+  return {
+    cniVersion: c.cniVersion ?? '0.1.0',
+    name: c.name ?? 'netplumb-cni-network',
+    kubeconfig: c.kubeconfig === '' ? undefined : c.kubeconfig,
+    clusterNetwork: c.clusterNetwork === '' ? undefined : c.clusterNetwork,
+    defaultNetworks: c.defaultNetworks ?? [],
+    delegates,
+    systemNamespaces: c.systemNamespaces ?? META_DEFAULTS.systemNamespaces,
+    multusNamespace: c.multusNamespace ?? META_DEFAULTS.multusNamespace,
+    namespaceIsolation: c.namespaceIsolation ?? false,
+    globalNamespaces:
+      c.globalNamespaces === undefined
+        ? META_DEFAULTS.globalNamespaces
+        : c.globalNamespaces
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+    cniDir: c.cniDir ?? META_DEFAULTS.cniDir,
+    binDir: c.binDir ?? META_DEFAULTS.binDir,
+    confDir: c.confDir ?? META_DEFAULTS.confDir,
+    readinessIndicatorFile: c.readinessindicatorfile === '' ? undefined : c.readinessindicatorfile,
+    logFile: c.logFile,
+    logLevel: c.logLevel,
+    logToStderr: c.logToStderr ?? true,
+    retryDeleteOnError: c.retryDeleteOnError ?? false,
+    auxiliaryCNIChainName: c.auxiliaryCNIChainName,
+    runtimeConfig: (c.runtimeConfig ?? {}) as JsonObject,
+    podResourcesSocket: c.podResourcesSocket ?? META_DEFAULTS.podResourcesSocket,
+    devinfoDir: c.devinfoDir ?? META_DEFAULTS.devinfoDir,
+    sysfsRoot: c.sysfsRoot ?? META_DEFAULTS.sysfsRoot,
+    daemonSocket: c.daemonSocket,
+    unknownKeys: Object.keys(raw).filter((k) => !known.includes(k)),
+    raw,
+  };
+}
