@@ -1,0 +1,83 @@
+// The client-node adapter against the fake API server (real HTTP).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startFakeApiServer } from '../../test/fakes/apiserver.js';
+import type { FakeApiServer } from '../../test/fakes/apiserver.js';
+import { createKubeClient } from './kube-client-node.js';
+import { KubeErrorCode } from './kube.js';
+import type { KubeClient } from './kube.js';
+
+let api: FakeApiServer;
+let dir: string;
+let kube: KubeClient;
+
+beforeEach(async () => {
+  api = await startFakeApiServer();
+  dir = await mkdtemp(path.join(tmpdir(), 'np-cni-kube-'));
+  kube = createKubeClient(await api.writeKubeconfig(path.join(dir, 'kubeconfig')));
+});
+
+afterEach(async () => {
+  await api.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('client-node KubeClient adapter', () => {
+  it('reads a pod with its annotations, UID and container order', async () => {
+    api.addPod({ namespace: 'ns1', name: 'p', uid: 'u1', annotations: { a: 'b' }, containers: ['c2', 'c1'] });
+    const pod = await kube.getPod('ns1', 'p');
+    expect(pod).toMatchObject({
+      namespace: 'ns1',
+      name: 'p',
+      uid: 'u1',
+      annotations: { a: 'b' },
+      containerNames: ['c2', 'c1'],
+    });
+  });
+
+  it('maps 404 to NotFound and 503 to Unavailable', async () => {
+    await expect(kube.getPod('ns1', 'missing')).rejects.toMatchObject({ code: KubeErrorCode.NotFound });
+    api.addPod({ namespace: 'ns1', name: 'p' });
+    api.failNext(1, 503);
+    await expect(kube.getPod('ns1', 'p')).rejects.toMatchObject({
+      code: KubeErrorCode.Unavailable,
+      status: 503,
+    });
+  });
+
+  it('maps a stopped server to Unavailable', async () => {
+    await api.stop();
+    await expect(kube.getPod('ns1', 'p')).rejects.toMatchObject({ code: KubeErrorCode.Unavailable });
+  });
+
+  it('reads a NAD config and annotations', async () => {
+    api.addNad(
+      'ns1',
+      'net-a',
+      { cniVersion: '1.0.0', type: 'macvlan' },
+      { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov' },
+    );
+    const nad = await kube.getNad('ns1', 'net-a');
+    expect(JSON.parse(nad.config)).toEqual({ cniVersion: '1.0.0', type: 'macvlan' });
+    expect(nad.annotations).toEqual({ 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov' });
+    await expect(kube.getNad('ns1', 'nope')).rejects.toMatchObject({ code: KubeErrorCode.NotFound });
+  });
+
+  it('PUTs pods/status at the read resourceVersion, keeping the rest of the pod, and reports 409 as Conflict', async () => {
+    api.addPod({ namespace: 'ns1', name: 'p', annotations: { keep: 'me' } });
+    const pod = await kube.getPod('ns1', 'p');
+    await kube.updatePodStatusAnnotations(pod, { 'k8s.v1.cni.cncf.io/network-status': '[]' });
+    expect(api.pod('ns1', 'p')?.metadata.annotations).toEqual({
+      keep: 'me',
+      'k8s.v1.cni.cncf.io/network-status': '[]',
+    });
+    const put = api.requests.find((r) => r.method === 'PUT');
+    expect(put?.path).toBe('/api/v1/namespaces/ns1/pods/p/status');
+    expect(put?.body).toMatchObject({ spec: { containers: [{ name: 'app' }] } });
+    await expect(kube.updatePodStatusAnnotations(pod, { x: 'y' })).rejects.toMatchObject({
+      code: KubeErrorCode.Conflict,
+    });
+  });
+});
