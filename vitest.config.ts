@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{sriov,device-plugin,cni,proto,hack,test,bin,deployments}/**/*.test.ts'],
-    exclude: ['**/node_modules/**', 'dist/**', 'test/vm/**'],
+    exclude: ['**/node_modules/**', 'dist/**', 'test/vm/**', 'test/fixtures/**'],
     // Network-namespace tests share the host's kernel objects; keep files isolated in forks.
     pool: 'forks',
     testTimeout: 30_000,
