@@ -12,5 +12,6 @@ program.addCommand((await import('../cni/daemon/command.js')).cniDaemonCommand(p
 program.addCommand((await import('../sriov/inspect-command.js')).inspectCommand(process));
 program.addCommand((await import('../cni/daemon/command.js')).installCommand(process));
 program.addCommand((await import('../cni/daemon/command.js')).uninstallCommand(process));
+program.addCommand((await import('../sriov/provision/command.js')).vfCommand(process));
 
 await program.parseAsync(process.argv);
