@@ -349,15 +349,22 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
 
     const chain = createChainRunner(deps.runnerFor(conf));
     const done: CachedAttachment[] = [];
+    // Undo in reverse. The failed attachment is DELed too (it may have half-succeeded), but only
+    // failures to undo completed attachments keep the cache for the runtime's DEL.
     const rollback = async (failed: CachedAttachment | undefined, reason: CniError): Promise<never> => {
-      const undo = failed === undefined ? done : [...done, failed];
-      const errors = await delAll(chain, undo, call.containerId, call.netns, call.path, log);
+      const failedErrors =
+        failed === undefined
+          ? []
+          : await delAll(chain, [failed], call.containerId, call.netns, call.path, log);
+      const errors = await delAll(chain, done, call.containerId, call.netns, call.path, log);
       if (errors.length === 0) await removeCache(conf.cniDir, call.containerId);
       else
         log.error(
           { errors: errors.map((e) => e.message) },
           'rollback incomplete: DEL cache kept for the runtime DEL',
         );
+      if (failedErrors.length > 0)
+        log.warn({ errors: failedErrors.map((e) => e.message) }, 'DEL of the failed attachment failed');
       throw reason;
     };
     for (const att of attachments) {

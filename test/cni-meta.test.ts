@@ -1,0 +1,515 @@
+// netplumb-cni end to end on real parts: Debian's macvlan/host-local/static/tuning in a real netns
+// with a veth as master, the fake API server over HTTP, the fake PodResources gRPC server. The only
+// recorded delegate is `sriov` (no SR-IOV here): a script that saves its stdin and prints a result.
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createExecRunner } from '../cni/exec.js';
+import { createKubeClient } from '../cni/meta/kube-client-node.js';
+import { systemClock } from '../cni/meta/kube.js';
+import { createMetaPlugin } from '../cni/meta/plugin.js';
+import { createPodResourcesClient } from '../cni/meta/podresources.js';
+import type { CniPluginFn, CniResponse } from '../cni/skel.js';
+import { startFakeApiServer } from './fakes/apiserver.js';
+import type { FakeApiServer } from './fakes/apiserver.js';
+import { startFakePodResources } from './fakes/podresources.js';
+import type { FakePodResourcesServer } from './fakes/podresources.js';
+import { writeDevExecutable } from './support/bin.js';
+
+const run = promisify(execFile);
+const rand = () => Math.random().toString(36).slice(2, 8);
+const STATUS = 'k8s.v1.cni.cncf.io/network-status';
+
+interface Env {
+  dir: string;
+  ns: string;
+  netns: string;
+  master: string;
+  api: FakeApiServer;
+  podres: FakePodResourcesServer;
+  conf: Record<string, unknown>;
+  plugin: CniPluginFn;
+  dataDir: string;
+  recordDir: string;
+}
+
+let e: Env;
+const links: string[] = [];
+
+async function linkNames(netns: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-n', netns, '-j', 'link', 'show']);
+  return (JSON.parse(stdout) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .filter((n) => n !== 'lo')
+    .sort();
+}
+
+async function link(netns: string, name: string): Promise<{ address: string; addrs: string[] }> {
+  const { stdout } = await run('ip', ['-n', netns, '-j', 'addr', 'show', 'dev', name]);
+  const [l] = JSON.parse(stdout) as { address: string; addr_info: { local: string; prefixlen: number }[] }[];
+  return { address: l!.address, addrs: l!.addr_info.map((a) => `${a.local}/${a.prefixlen}`) };
+}
+
+/** host-local's reserved IPs across all networks (one file per IP). */
+async function reservedIps(): Promise<string[]> {
+  const out: string[] = [];
+  for (const net of await readdir(e.dataDir).catch(() => [] as string[])) {
+    for (const f of await readdir(path.join(e.dataDir, net)))
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) out.push(`${net}:${f}`);
+  }
+  return out.sort();
+}
+
+function macvlan(name: string | undefined, subnet: string, extra: Record<string, unknown> = {}) {
+  return {
+    cniVersion: '1.0.0',
+    ...(name !== undefined && { name }),
+    type: 'macvlan',
+    master: e.master,
+    mode: 'bridge',
+    ipam: { type: 'host-local', subnet, dataDir: e.dataDir },
+    ...extra,
+  };
+}
+
+function env(command: string, containerId: string, pod = 'pod-a', extra: Record<string, string> = {}) {
+  return {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: containerId,
+    CNI_NETNS: e.netns,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/usr/lib/cni',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=uid-${pod}`,
+    ...extra,
+  };
+}
+
+async function call(
+  command: string,
+  containerId: string,
+  opts: { pod?: string; conf?: Record<string, unknown>; env?: Record<string, string> } = {},
+) {
+  return e.plugin({
+    env: env(command, containerId, opts.pod, opts.env),
+    stdin: JSON.stringify(opts.conf ?? e.conf),
+  });
+}
+
+function ok(res: CniResponse): Record<string, unknown> {
+  expect(res.exitCode, res.stdout).toBe(0);
+  return res.stdout === '' ? {} : (JSON.parse(res.stdout) as Record<string, unknown>);
+}
+
+function failed(res: CniResponse): { code: number; msg: string } {
+  expect(res.exitCode, res.stdout).toBe(1);
+  return JSON.parse(res.stdout) as { code: number; msg: string };
+}
+
+beforeEach(async () => {
+  const id = rand();
+  const dir = await mkdtemp(path.join(tmpdir(), 'np-cni-meta-'));
+  const ns = `np-cni-${id}`;
+  const master = `npcm${id}`;
+  await run('ip', ['netns', 'add', ns]);
+  await run('ip', ['link', 'add', master, 'type', 'veth', 'peer', 'name', `${master}p`]);
+  await run('ip', ['link', 'set', master, 'up']);
+  links.push(master);
+  const binDir = path.join(dir, 'bin');
+  const recordDir = path.join(dir, 'record');
+  await mkdir(binDir);
+  await mkdir(recordDir);
+  for (const p of ['macvlan', 'host-local', 'static', 'tuning'])
+    await symlink(`/usr/lib/cni/${p}`, path.join(binDir, p));
+  // The recording stand-in for sriov-cni: saves stdin per command+ifname, prints a 1.0.0 result.
+  await writeFile(
+    path.join(binDir, 'sriov'),
+    `#!/bin/sh\ncat > "${recordDir}/$CNI_COMMAND-$CNI_IFNAME.json"\n` +
+      `if [ "$CNI_COMMAND" = ADD ]; then printf '{"cniVersion":"1.0.0","interfaces":[{"name":"%s","sandbox":"%s"}],"ips":[{"address":"10.55.0.9/24","interface":0}]}' "$CNI_IFNAME" "$CNI_NETNS"; fi\n`,
+  );
+  await chmod(path.join(binDir, 'sriov'), 0o755);
+  const api = await startFakeApiServer();
+  const podres = await startFakePodResources(path.join(dir, 'kubelet.sock'));
+  const kubeconfig = await api.writeKubeconfig(path.join(dir, 'kubeconfig'));
+  e = {
+    dir,
+    ns,
+    netns: `/run/netns/${ns}`,
+    master,
+    api,
+    podres,
+    dataDir: path.join(dir, 'ipam'),
+    recordDir,
+    conf: {},
+    plugin: () => Promise.reject(new Error('not built')),
+  };
+  const confDir = path.join(dir, 'net.d');
+  await mkdir(confDir);
+  const clusterFile = path.join(confDir, '10-cluster.conflist');
+  await writeFile(
+    clusterFile,
+    JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [macvlan(undefined, '10.90.0.0/24')] }),
+  );
+  e.conf = {
+    cniVersion: '1.0.0',
+    name: 'netplumb-cni-network',
+    type: 'netplumb',
+    kubeconfig,
+    clusterNetwork: clusterFile,
+    confDir,
+    cniDir: path.join(dir, 'cache'),
+    binDir,
+    devinfoDir: path.join(dir, 'devinfo'),
+    podResourcesSocket: podres.socket,
+  };
+  e.plugin = createMetaPlugin({
+    logger: pino({ level: 'silent' }),
+    clock: systemClock,
+    kubeFor: (conf) => (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
+    podResourcesFor: (socket) => createPodResourcesClient(socket, 2_000),
+    runnerFor: (conf) => createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env }),
+  });
+  api.addNad('default', 'macvlan-conf', macvlan(undefined, '10.91.0.0/24'));
+});
+
+afterEach(async () => {
+  await e.api.stop();
+  await e.podres.stop();
+  await run('ip', ['netns', 'del', e.ns]).catch(() => undefined);
+  for (const l of links.splice(0)) await run('ip', ['link', 'del', l]).catch(() => undefined);
+  await rm(e.dir, { recursive: true, force: true });
+});
+
+afterAll(async () => {
+  for (const l of links) await run('ip', ['link', 'del', l]).catch(() => undefined);
+});
+
+function statusOf(pod = 'pod-a'): Record<string, unknown>[] {
+  const value = e.api.pod('default', pod)?.metadata.annotations?.[STATUS];
+  expect(value).toBeDefined();
+  return JSON.parse(value!) as Record<string, unknown>[];
+}
+
+describe('netplumb-cni ADD/DEL with real plugins', () => {
+  it('attaches the same macvlan NAD twice (macvlan-conf,macvlan-conf) as net1 and net2, then DEL removes all', async () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf,macvlan-conf' },
+    });
+    const result = ok(await call('ADD', 'c1'));
+    expect(result).toMatchObject({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: e.netns }] });
+    expect(await linkNames(e.ns)).toEqual(['eth0', 'net1', 'net2']);
+    const net1 = await link(e.ns, 'net1');
+    const net2 = await link(e.ns, 'net2');
+    expect(net1.addrs[0]).toMatch(/^10\.91\.0\.\d+\/24$/);
+    expect(net2.addrs[0]).toMatch(/^10\.91\.0\.\d+\/24$/);
+    expect(net1.addrs[0]).not.toBe(net2.addrs[0]);
+
+    const status = statusOf();
+    expect(status.map((s) => [s['name'], s['interface'], s['default']])).toEqual([
+      ['cluster', 'eth0', true],
+      ['default/macvlan-conf', 'net1', undefined],
+      ['default/macvlan-conf', 'net2', undefined],
+    ]);
+    expect(status[1]).toEqual({
+      name: 'default/macvlan-conf',
+      interface: 'net1',
+      ips: [net1.addrs[0]!.split('/')[0]],
+      mac: net1.address,
+      dns: {},
+    });
+
+    ok(await call('CHECK', 'c1'));
+    ok(await call('DEL', 'c1'));
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
+    ok(await call('DEL', 'c1')); // repeated DEL: nothing left to undo
+  });
+
+  it('applies a static IP and MAC from the JSON annotation through a capabilities conflist', async () => {
+    e.api.addNad('default', 'static-net', {
+      cniVersion: '1.0.0',
+      plugins: [
+        { type: 'macvlan', master: e.master, capabilities: { ips: true }, ipam: { type: 'static' } },
+        { type: 'tuning', capabilities: { mac: true } },
+      ],
+    });
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: {
+        'k8s.v1.cni.cncf.io/networks': JSON.stringify([
+          { name: 'static-net', interface: 'data0', ips: ['10.1.1.11/24'], mac: 'c2:b0:57:49:47:f1' },
+        ]),
+      },
+    });
+    ok(await call('ADD', 'c2'));
+    expect(await link(e.ns, 'data0')).toEqual({ address: 'c2:b0:57:49:47:f1', addrs: ['10.1.1.11/24'] });
+    expect(statusOf()[1]).toEqual({
+      name: 'default/static-net',
+      interface: 'data0',
+      ips: ['10.1.1.11'],
+      mac: 'c2:b0:57:49:47:f1',
+      dns: {},
+    });
+    ok(await call('DEL', 'c2'));
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+
+  it('rolls back when the second delegate fails: no interface, no IP, no cache left', async () => {
+    e.api.addNad('default', 'broken', {
+      cniVersion: '1.0.0',
+      type: 'macvlan',
+      master: 'np-nosuch0',
+      ipam: { type: 'host-local', subnet: '10.92.0.0/24', dataDir: e.dataDir },
+    });
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf,broken' },
+    });
+    const err = failed(await call('ADD', 'c3'));
+    expect(err.msg).toMatch(
+      /^\[default\/pod-a\/uid-pod-a:default\/broken\]: error adding container to network "default\/broken": plugin type="macvlan" failed/,
+    );
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
+    expect(await readdir(path.join(e.dir, 'cache'))).toEqual([]);
+    ok(await call('DEL', 'c3'));
+  });
+
+  it('DELs from the cache with the API server down', async () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf' },
+    });
+    ok(await call('ADD', 'c4'));
+    expect(await linkNames(e.ns)).toEqual(['eth0', 'net1']);
+    await e.api.stop();
+    ok(await call('DEL', 'c4'));
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
+  });
+
+  it('DELs with the netns already gone and releases the IPs', async () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf' },
+    });
+    ok(await call('ADD', 'c5'));
+    await run('ip', ['netns', 'del', e.ns]);
+    ok(await call('DEL', 'c5', { env: { CNI_NETNS: '' } }));
+    expect(await reservedIps()).toEqual([]);
+  });
+
+  it('answers a 0.3.1 caller (as an executable) with ips[].version and a 1.0.0 caller without', async () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf' },
+    });
+    const exe = await writeDevExecutable(e.dir, 'netplumb-cni', 'bin/netplumb-cni.ts');
+    const conf031 = { ...e.conf, cniVersion: '0.3.1' };
+    const child = execFile(exe, { env: { ...process.env, ...env('ADD', 'c6') } });
+    child.stdin?.end(JSON.stringify(conf031));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', (code) => {
+        if (code === 0) resolve(out);
+        else reject(new Error(`exit ${code}: ${out}`));
+      });
+    });
+    const r031 = JSON.parse(stdout) as { cniVersion: string; ips: { version?: string }[]; dns?: unknown };
+    expect(r031.cniVersion).toBe('0.3.1');
+    expect(r031.ips[0]?.version).toBe('4');
+    expect(r031.dns).toEqual({});
+    ok(await call('DEL', 'c6', { conf: conf031 }));
+
+    const r100 = ok(await call('ADD', 'c7')) as { cniVersion: string; ips: { version?: string }[] };
+    expect(r100.cniVersion).toBe('1.0.0');
+    expect(r100.ips[0]?.version).toBeUndefined();
+    ok(await call('DEL', 'c7'));
+  });
+
+  it.each([
+    ['a/b/c', /more than one "\/"/],
+    ['Macvlan', /network name "Macvlan" is not a valid name/],
+    [
+      '[{"name": "macvlan-conf", "ips": ["300.1.1.1/24"]}]',
+      /"ips": "300.1.1.1\/24" is not an IP address or CIDR/,
+    ],
+    ['missing-net', /cannot find a network-attachment-definition \(missing-net\) in namespace \(default\)/],
+    ['macvlan-conf@eth0', /interface name "eth0" is requested by both "cluster" and "default\/macvlan-conf"/],
+  ])('refuses the annotation %s with a clear error and attaches nothing', async (annotation, msg) => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': annotation },
+    });
+    const err = failed(await call('ADD', 'c8'));
+    expect(err.code).toBe(7);
+    expect(err.msg).toMatch(msg);
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+
+  it('injects the kubelet-allocated VF into an sriov NAD (recorded delegate) with device-info', async () => {
+    e.api.addNad(
+      'default',
+      'sriov-net',
+      {
+        cniVersion: '1.0.0',
+        type: 'sriov',
+        vlan: 100,
+        capabilities: { deviceID: true, CNIDeviceInfoFile: true },
+      },
+      {
+        'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov',
+      },
+    );
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net,sriov-net' },
+      containers: ['app'],
+    });
+    e.podres.setPod({
+      namespace: 'default',
+      name: 'pod-a',
+      containers: { app: { 'intel.com/sriov': ['0000:3b:02.2', '0000:3b:02.1'] } },
+    });
+    const dp = path.join(e.dir, 'devinfo', 'dp');
+    await mkdir(dp, { recursive: true });
+    const info = { type: 'pci', version: '1.1.0', pci: { 'pci-address': '0000:3b:02.1' } };
+    await writeFile(path.join(dp, 'intel.com-sriov-0000:3b:02.1-device.json'), JSON.stringify(info));
+
+    ok(await call('ADD', 'c9'));
+    const net1 = JSON.parse(await readFile(path.join(e.recordDir, 'ADD-net1.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const net2 = JSON.parse(await readFile(path.join(e.recordDir, 'ADD-net2.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const devinfoFile = path.join(e.dir, 'devinfo', 'cni', 'default-sriov-net-c9_net1');
+    expect(net1).toMatchObject({
+      name: 'sriov-net',
+      type: 'sriov',
+      vlan: 100,
+      deviceID: '0000:3b:02.1',
+      pciBusID: '0000:3b:02.1',
+      runtimeConfig: { deviceID: '0000:3b:02.1', CNIDeviceInfoFile: devinfoFile },
+    });
+    expect(net2).toMatchObject({ deviceID: '0000:3b:02.2', pciBusID: '0000:3b:02.2' });
+    expect(JSON.parse(await readFile(devinfoFile, 'utf8'))).toEqual(info);
+    expect(statusOf()[1]).toMatchObject({
+      name: 'default/sriov-net',
+      interface: 'net1',
+      'device-info': info,
+    });
+
+    ok(await call('DEL', 'c9'));
+    const del1 = JSON.parse(await readFile(path.join(e.recordDir, 'DEL-net1.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(del1).toMatchObject({
+      deviceID: '0000:3b:02.1',
+      prevResult: { ips: [{ address: '10.55.0.9/24' }] },
+    });
+    await expect(readFile(devinfoFile)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('names the NAD, resource and allocation when the pod got too few devices', async () => {
+    e.api.addNad(
+      'default',
+      'sriov-net',
+      { cniVersion: '1.0.0', type: 'sriov' },
+      { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov' },
+    );
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'sriov-net' },
+    });
+    e.podres.setPod({ namespace: 'default', name: 'pod-a', containers: { app: {} } });
+    const err = failed(await call('ADD', 'c10'));
+    expect(err.msg).toMatch(
+      /network "default\/sriov-net" needs a device of resource "intel.com\/sriov" but pod default\/pod-a was allocated 0/,
+    );
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+
+  it('uses a NIC-pool device as macvlan master', async () => {
+    const nic = `npnc${rand()}`;
+    await run('ip', ['link', 'add', nic, 'type', 'veth', 'peer', 'name', `${nic}p`]);
+    links.push(nic);
+    await run('ip', ['link', 'set', nic, 'up']);
+    e.api.addNad(
+      'default',
+      'nic-net',
+      {
+        cniVersion: '1.0.0',
+        type: 'macvlan',
+        ipam: { type: 'static', addresses: [{ address: '10.3.0.2/24' }] },
+      },
+      {
+        'k8s.v1.cni.cncf.io/resourceName': 'netplumb.io/nic',
+      },
+    );
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'nic-net' },
+    });
+    e.podres.setPod({
+      namespace: 'default',
+      name: 'pod-a',
+      containers: { app: { 'netplumb.io/nic': [nic] } },
+    });
+    ok(await call('ADD', 'c11'));
+    const { stdout } = await run('ip', ['-n', e.ns, '-j', '-d', 'link', 'show', 'net1']);
+    const [l] = JSON.parse(stdout) as { link_index?: number; link?: string; link_netnsid?: number }[];
+    const { stdout: host } = await run('ip', ['-j', 'link', 'show', nic]);
+    expect(l?.link_index).toBe((JSON.parse(host) as { ifindex: number }[])[0]?.ifindex);
+    ok(await call('DEL', 'c11'));
+  });
+
+  it('retries the network-status write on conflict', async () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf' },
+    });
+    e.api.conflictNext(2);
+    ok(await call('ADD', 'c12'));
+    expect(statusOf()).toHaveLength(2);
+    expect(e.api.requests.filter((r) => r.method === 'PUT')).toHaveLength(3);
+    ok(await call('DEL', 'c12'));
+  });
+
+  it('honours v1.multus-cni.io/default-network as the cluster network', async () => {
+    e.api.addNad('kube-system', 'alt-default', macvlan(undefined, '10.93.0.0/24'));
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'v1.multus-cni.io/default-network': 'alt-default' },
+    });
+    const r = ok(await call('ADD', 'c13')) as { ips: { address: string }[] };
+    expect(r.ips[0]?.address).toMatch(/^10\.93\.0\./);
+    expect(statusOf()[0]).toMatchObject({
+      name: 'kube-system/alt-default',
+      interface: 'eth0',
+      default: true,
+    });
+    ok(await call('DEL', 'c13'));
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+});
