@@ -139,6 +139,7 @@ interface PlannedDevice {
   readonly iommuGroup: number | null;
   readonly noiommu: boolean;
   readonly acpiIndex: number | null;
+  /** RDMA device name; `auto` = the next free `mlx5_N` once every explicit name is known. */
   readonly rdma: string | null;
   readonly uio: string | null;
   readonly netdev: string | null;
@@ -160,6 +161,7 @@ const HEX4 = /^[0-9a-f]{4}$/;
 const UIO_DRIVERS: readonly string[] = ['uio_pci_generic', 'igb_uio'];
 const USERSPACE_DRIVERS: readonly string[] = DPDK_DRIVERS;
 const ARPHRD = { ether: 1, infiniband: 32 } as const;
+const AUTO_RDMA = 'auto';
 
 function assertBdf(value: string, what: string): void {
   if (!BDF.test(value)) {
@@ -215,7 +217,6 @@ export class SimulatedNodeBuilder {
   private nextIfindex = 2;
   private nextIommuGroup = 10;
   private nextUio = 0;
-  private nextRdma = 0;
   private readonly iommu: boolean;
 
   constructor(options: SimulatedNodeOptions = {}) {
@@ -307,7 +308,7 @@ export class SimulatedNodeBuilder {
         iommuGroup: this.iommu ? this.nextIommuGroup++ : null,
         noiommu: v.noiommu ?? false,
         acpiIndex: null,
-        rdma: v.rdma === true ? `mlx5_${String(++this.nextRdma)}` : null,
+        rdma: v.rdma === true ? AUTO_RDMA : null,
         uio: driver !== null && UIO_DRIVERS.includes(driver) ? `uio${String(this.nextUio++)}` : null,
         netdev,
         index,
@@ -458,8 +459,22 @@ export class SimulatedNodeBuilder {
     const files = new Map<string, string>();
     const links = new Map<string, string>();
     const devices: PlannedDevice[] = [...this.pfs.flatMap((p) => [p, ...p.vfs]), ...this.plain];
+    const rdmaNames = new Set<string>();
+    for (const d of devices) {
+      if (d.rdma === null || d.rdma === AUTO_RDMA) continue;
+      if (rdmaNames.has(d.rdma)) throw new SimulatedNodeError(`RDMA device name ${d.rdma} is used twice`);
+      rdmaNames.add(d.rdma);
+    }
+    let nextRdma = 0;
+    const autoRdma = (): string => {
+      while (rdmaNames.has(`mlx5_${nextRdma}`)) nextRdma++;
+      const name = `mlx5_${nextRdma}`;
+      rdmaNames.add(name);
+      return name;
+    };
     for (const d of devices) {
       const dd = pciDeviceDir(d.pciAddress);
+      const rdma = d.rdma === AUTO_RDMA ? autoRdma() : d.rdma;
       files.set(`${dd}/vendor`, `0x${d.vendor}\n`);
       files.set(`${dd}/device`, `0x${d.device}\n`);
       files.set(`${dd}/subsystem_vendor`, `0x${d.subsystemVendor}\n`);
@@ -489,9 +504,9 @@ export class SimulatedNodeBuilder {
           );
       }
       if (d.acpiIndex !== null) files.set(`${dd}/acpi_index`, `${d.acpiIndex}\n`);
-      if (d.rdma !== null) {
-        files.set(`${dd}/infiniband/${d.rdma}/node_type`, '1: CA\n');
-        links.set(`class/infiniband/${d.rdma}`, `../../${dd}/infiniband/${d.rdma}`);
+      if (rdma !== null) {
+        files.set(`${dd}/infiniband/${rdma}/node_type`, '1: CA\n');
+        links.set(`class/infiniband/${rdma}`, `../../${dd}/infiniband/${rdma}`);
       }
       if (d.uio !== null) {
         files.set(`${dd}/uio/${d.uio}/name`, `${d.driver ?? 'uio'}\n`);
