@@ -1,0 +1,123 @@
+// `netplumb device-plugin`: the composition root of the kubelet device plugin. Reads flags, builds
+// the logger, metrics and ports, and runs until SIGTERM/SIGINT; SIGHUP reloads config and node.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { discoverNode } from '../sriov/discover.js';
+import { resolveSysfsRoot } from '../sriov/sysfs.js';
+import { resolveVfStateSource } from '../sriov/vf-state.js';
+import { ConfigError } from './config.js';
+import { ipMonitorLinkEvents } from './link-events.js';
+import { createMetrics, serveMetrics } from './metrics.js';
+import { createDevicePlugin } from './plugin.js';
+import type { RegistrationMode } from './pool-server.js';
+
+export interface DevicePluginCommandDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stderr: Pick<NodeJS.WritableStream, 'write'>;
+  readonly on: (signal: NodeJS.Signals, listener: () => void) => unknown;
+}
+
+interface Flags {
+  readonly config: string;
+  readonly sysfsRoot?: string;
+  readonly linksFile?: string;
+  readonly kubeletRoot: string;
+  readonly registration: RegistrationMode | 'auto';
+  readonly devinfoDir: string;
+  readonly cdi?: boolean;
+  readonly cdiDir: string;
+  readonly resourcePrefix: string;
+  readonly metricsAddress?: string;
+  readonly logLevel: string;
+  readonly rescanInterval: string;
+}
+
+export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
+  return new Command('device-plugin')
+    .description('Advertise SR-IOV VFs, DPDK VFs and VLAN NICs to the kubelet (SRIOV-DP compatible config)')
+    .option('--config <file>', 'SRIOV-DP config.json', '/etc/pcidp/config.json')
+    .option('--sysfs-root <dir>', 'sysfs to read (env NETPLUMB_SYSFS_ROOT; default /sys)')
+    .option('--links-file <file>', 'saved `ip -json -details link show` output instead of running ip')
+    .option(
+      '--kubelet-root <dir>',
+      'kubelet state dir (device-plugins/, plugins_registry/)',
+      '/var/lib/kubelet',
+    )
+    .addOption(
+      new Option('--registration <mode>', 'auto = plugin watcher if <kubelet-root>/plugins_registry exists')
+        .choices(['auto', 'legacy', 'watcher'])
+        .default('auto'),
+    )
+    .option('--devinfo-dir <dir>', 'Device Information Spec files', '/var/run/k8s.cni.cncf.io/devinfo/dp')
+    .option('--cdi', 'write CDI specs and answer Allocate with CDI devices')
+    .option('--cdi-dir <dir>', 'CDI spec dir (with --cdi)', '/var/run/cdi')
+    .option('--resource-prefix <prefix>', 'default resource prefix', 'intel.com')
+    .option('--metrics-address <host:port>', 'serve /metrics and /healthz, e.g. 0.0.0.0:9099')
+    .addOption(
+      new Option('--log-level <level>', 'pino log level')
+        .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+        .default('info'),
+    )
+    .option('--rescan-interval <ms>', 'rediscover the node every N ms (0 = only on events)', '10000')
+    .action(async (flags: Flags, cmd: Command) => {
+      const log = pino({ level: flags.logLevel, base: { cmd: 'device-plugin' } });
+      grpc.setLogger({
+        error: (...args: unknown[]) => {
+          log.warn({ grpc: args.map(String).join(' ') }, 'grpc');
+        },
+        info: () => undefined,
+        debug: () => undefined,
+      });
+      grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+      const rescanIntervalMs = Number(flags.rescanInterval);
+      if (!Number.isInteger(rescanIntervalMs) || rescanIntervalMs < 0)
+        cmd.error(`error: --rescan-interval ${flags.rescanInterval}: expected milliseconds (0 or more)`);
+      const sysfsRoot = resolveSysfsRoot(flags.sysfsRoot, deps.env);
+      const vfState = resolveVfStateSource(flags.linksFile, deps.env);
+      const simulated = flags.linksFile !== undefined || deps.env.NETPLUMB_LINKS_FILE !== undefined;
+      const metrics = createMetrics();
+      const plugin = createDevicePlugin({
+        configFile: path.resolve(flags.config),
+        resourcePrefix: flags.resourcePrefix,
+        discover: () => discoverNode({ sysfsRoot, vfState, log }),
+        kubeletRoot: flags.kubeletRoot,
+        registration: flags.registration,
+        devinfoDir: flags.devinfoDir,
+        cdiDir: flags.cdi === true ? flags.cdiDir : null,
+        host: { vhostNet: existsSync('/dev/vhost-net') && existsSync('/dev/net/tun') },
+        log,
+        metrics,
+        rescanIntervalMs,
+        ...(simulated ? {} : { linkEvents: ipMonitorLinkEvents(log) }),
+      });
+      try {
+        await plugin.start();
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          cmd.error(`error: ${flags.config}:\n${err.message}`, { exitCode: 2, code: err.code });
+        }
+        throw err;
+      }
+      const http =
+        flags.metricsAddress === undefined
+          ? null
+          : await serveMetrics(flags.metricsAddress, metrics, () => {
+              const s = plugin.status();
+              return { ok: s.registered, ...s };
+            });
+      await new Promise<void>((resolve) => {
+        deps.on('SIGHUP', () => {
+          log.info('SIGHUP: reloading config and rediscovering');
+          void plugin.reload();
+        });
+        deps.on('SIGTERM', resolve);
+        deps.on('SIGINT', resolve);
+      });
+      log.info('stopping');
+      http?.close();
+      await plugin.stop();
+    });
+}

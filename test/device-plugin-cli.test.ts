@@ -1,0 +1,116 @@
+// `netplumb device-plugin` as a real process against the fake kubelet and a simulated node.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { simulatedNode } from '../sriov/simulated-node.js';
+import { startFakeKubelet } from './fakes/kubelet.js';
+import { nodeArgsFor } from './support/bin.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function run(args: string[]): {
+  child: ChildProcess;
+  exit: Promise<{ code: number | null; stderr: string }>;
+} {
+  const child = spawn(process.execPath, [...nodeArgsFor('bin/netplumb.ts'), 'device-plugin', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    child.on('exit', (code) => {
+      resolve({ code, stderr });
+    });
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+  });
+  return { child, exit };
+}
+
+async function fixture() {
+  const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-cli-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const node = await simulatedNode()
+    .pf('0000:3b:00.0', {
+      netdev: 'ens1f0',
+      vendor: '8086',
+      device: '1572',
+      driver: 'i40e',
+      numa: 0,
+      operstate: 'up',
+      carrier: true,
+    })
+    .vfs(4, { driver: 'iavf', device: '154c', operstate: 'up', carrier: true })
+    .write(path.join(dir, 'node'));
+  const config = path.join(dir, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({ resourceList: [{ resourceName: 'net', selectors: { drivers: ['iavf'] } }] }),
+  );
+  const kubeletRoot = path.join(dir, 'kubelet');
+  await mkdir(kubeletRoot);
+  const args = [
+    '--config',
+    config,
+    '--sysfs-root',
+    node.sysfsRoot,
+    '--links-file',
+    node.linksFile,
+    '--kubelet-root',
+    kubeletRoot,
+    '--devinfo-dir',
+    path.join(dir, 'devinfo'),
+    '--log-level',
+    'warn',
+  ];
+  return { dir, config, kubeletRoot, args };
+}
+
+describe('netplumb device-plugin', () => {
+  it('registers with the kubelet, serves /healthz, and removes its socket on SIGTERM', async () => {
+    const f = await fixture();
+    const kubelet = await startFakeKubelet({ root: f.kubeletRoot });
+    cleanups.push(() => kubelet.stop());
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const { child, exit } = run([...f.args, '--metrics-address', `127.0.0.1:${port}`]);
+    const conn = await kubelet.waitForPlugin('intel.com/net', 20_000);
+    expect(conn.latest().map((d) => d.ID)).toEqual([
+      '0000:3b:02.0',
+      '0000:3b:02.1',
+      '0000:3b:02.2',
+      '0000:3b:02.3',
+    ]);
+    await expect
+      .poll(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status, {
+        timeout: 5_000,
+      })
+      .toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('netplumb_dp_devices{resource="intel.com/net",health="Healthy"} 4');
+    child.kill('SIGTERM');
+    expect((await exit).code).toBe(0);
+    await expect(stat(path.join(kubelet.devicePluginDir, 'intel.com_net.sock'))).rejects.toThrow();
+  });
+
+  it('exits 2 naming the JSON path when the config is bad at start', async () => {
+    const f = await fixture();
+    await writeFile(
+      f.config,
+      JSON.stringify({ resourceList: [{ resourceName: 'net', selectors: { driver: ['iavf'] } }] }),
+    );
+    const { exit } = run(f.args);
+    const { code, stderr } = await exit;
+    expect(code).toBe(2);
+    expect(stderr).toContain('resourceList[0].selectors.driver: unknown key; did you mean drivers?');
+  });
+});
