@@ -426,6 +426,64 @@ describe('crashes and dead netns', () => {
   });
 });
 
+describe('upgrade from sriov-cni', () => {
+  it("DEL releases a VF that sriov-cni attached, from sriov-cni's own cache entry", async () => {
+    const ns = await bench.newNetns();
+    const veth = bench.veths[0]!.name;
+    const orig = await bench.links.get(null, veth);
+    // What sriov-cni leaves after ADD: the VF in the pod as net1 with the requested MAC, the PF
+    // holding VLAN 100 and the admin MAC, its cache entry and its allocation file.
+    await bench.recorder.set('npscpf0', 0, { kind: 'vlan', vlan: 100, qos: 0, proto: '802.1Q' });
+    await bench.recorder.set('npscpf0', 0, { kind: 'mac', mac: '02:12:34:56:78:9a' });
+    await bench.links.move(veth, null, ns.path);
+    await bench.links.rename(ns.path, veth, 'net1');
+    await bench.links.setMac(ns.path, 'net1', '02:12:34:56:78:9a');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(path.join(bench.stateDir, 'pci'), { recursive: true });
+    await writeFile(path.join(bench.stateDir, 'pci', bench.vf[0]!), ns.path);
+    await writeFile(
+      path.join(bench.stateDir, 'legacy-cid-1-net1'),
+      JSON.stringify({
+        MAC: '02:12:34:56:78:9a',
+        MTU: 1500,
+        Master: 'npscpf0',
+        OrigVfState: {
+          AdminMAC: '00:00:00:00:00:00',
+          EffectiveMAC: orig!.mac,
+          HostIFName: veth,
+          LinkState: 0,
+          MaxTxRate: 0,
+          MinTxRate: 0,
+          SpoofChk: true,
+          Trust: false,
+          Vlan: 0,
+          VlanProto: 33024,
+          VlanQoS: 0,
+        },
+        VFID: 0,
+        cniVersion: '0.3.1',
+        deviceID: bench.vf[0],
+        name: 'sriov-network',
+        runtimeConfig: {},
+        type: 'sriov',
+        vlan: 100,
+        vlanProto: null,
+        vlanQoS: null,
+        min_tx_rate: null,
+        max_tx_rate: null,
+      }),
+    );
+    await bench.recorder.calls('npscpf0');
+    const before = (await pfCalls()).length;
+    const del = await bench.call('DEL', netConf(), { containerId: 'legacy-cid-1', netns: ns.path });
+    expect(del.exitCode, del.stdout).toBe(0);
+    expect((await pfCalls()).slice(before)).toEqual(['vf 0 mac 00:00:00:00:00:00', 'vf 0 vlan 0 qos 0']);
+    expect(await bench.links.get(null, veth)).toMatchObject({ name: veth, mac: orig!.mac });
+    expect(await bench.links.get(ns.path, 'net1')).toBeNull();
+    expect(await createStateStore(bench.stateDir).owner(bench.vf[0]!)).toBeNull();
+  });
+});
+
 describe('GC', () => {
   it('releases attachments the runtime no longer lists', async () => {
     const ns = await bench.newNetns();

@@ -6,6 +6,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { fromLegacyRecord, isLegacyRecord } from './legacy.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cni/sriov';
 
@@ -110,7 +111,16 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
     await mkdir(pciDir, { recursive: true, mode: 0o700 });
   }
 
-  async function parseFile(file: string): Promise<Attachment | null> {
+  async function ownerOf(pci: string): Promise<string | null> {
+    try {
+      const text = (await readFile(path.join(pciDir, pci), 'utf8')).trim();
+      return text === '' ? null : text;
+    } catch {
+      return null;
+    }
+  }
+
+  async function parseFile(file: string, ids?: { cid: string; ifname: string }): Promise<Attachment | null> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -124,6 +134,17 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
     } catch (error) {
       throw new StateError(`${file} is not JSON; remove it if the attachment is gone`, { cause: error });
     }
+    if (isLegacyRecord(raw)) {
+      // sriov-cni names the file <containerID>-<ifname>; without the ids, split at the last '-'.
+      const name = path.basename(file);
+      const cut = name.lastIndexOf('-');
+      const cid = ids?.cid ?? name.slice(0, cut);
+      const ifname = ids?.ifname ?? name.slice(cut + 1);
+      const deviceID = (raw as { deviceID?: unknown }).deviceID;
+      const netns = typeof deviceID === 'string' ? ((await ownerOf(deviceID.toLowerCase())) ?? '') : '';
+      const legacy = fromLegacyRecord(raw, cid, ifname, netns);
+      if (legacy !== null) return legacy;
+    }
     const parsed = attachmentSchema.safeParse(raw);
     if (!parsed.success) {
       throw new StateError(
@@ -136,7 +157,7 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
   return {
     dir,
     lockDir: path.join(dir, 'lock'),
-    load: (cid, ifname) => parseFile(recordFile(cid, ifname)),
+    load: (cid, ifname) => parseFile(recordFile(cid, ifname), { cid, ifname }),
     async save(record) {
       await ensure();
       await atomicWrite(recordFile(record.containerId, record.ifname), `${JSON.stringify(record)}\n`);
@@ -159,14 +180,7 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
       }
       return out;
     },
-    async owner(pci) {
-      try {
-        const text = (await readFile(path.join(pciDir, pci), 'utf8')).trim();
-        return text === '' ? null : text;
-      } catch {
-        return null;
-      }
-    },
+    owner: ownerOf,
     async setOwner(pci, netns) {
       await ensure();
       await atomicWrite(path.join(pciDir, pci), netns);
