@@ -35,6 +35,8 @@ export interface CniDaemonOptions {
   readonly daemonConfig?: JsonObject;
   /** Kubernetes access: "in-cluster", a kubeconfig path, or undefined for none (delegates only). */
   readonly kube?: 'in-cluster' | { kubeconfig: string } | undefined;
+  /** A ready KubeClient instead of informers (the demo's in-memory API stand-in, tests). */
+  readonly kubeClient?: KubeClient | undefined;
   readonly nodeName?: string | undefined;
   readonly metricsAddress?: { host: string; port: number } | undefined;
   readonly maxConcurrent: number;
@@ -131,7 +133,7 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
     logger: log.child({ component: 'meta' }),
     clock: systemClock,
     kubeFor: (conf) =>
-      cached ?? (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
+      o.kubeClient ?? cached ?? (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
     podResourcesFor: (socket) => createPodResourcesClient(socket),
     // `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH.
     runnerFor: (conf) =>
