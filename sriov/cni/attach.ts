@@ -6,6 +6,7 @@ import { CniError, CniErrorCode } from '../../cni/errors.js';
 import type { CniInterface, CniResult } from '../../cni/result.js';
 import { ipFamily } from '../../cni/result.js';
 import { LinkError, LinkErrorCode } from '../link/link-ops.js';
+import type { LinkStep } from '../link/link-ops.js';
 import type { VfChange } from '../link/vf-settings.js';
 import type { VfSettings } from '../model.js';
 import type { SriovConfig } from './config.js';
@@ -263,23 +264,34 @@ async function plumb(
     const host = record.origNetdev.name;
     const temp = record.tempName;
     await progress(Phase.NETDEV_MOVING);
-    await links.setUp(null, host, false);
-    // Altnames travel with the link and can clash in the pod or on the way back (sriov-cni #250).
-    for (const alt of record.origNetdev.altnames) await links.deleteAltname(null, host, alt);
-    await links.rename(null, host, temp);
-    await links.move(temp, null, req.netns);
-    await links.rename(req.netns, temp, req.ifname);
-    for (const key of [
-      `net.ipv4.conf.${req.ifname}.arp_notify`,
-      `net.ipv6.conf.${req.ifname}.ndisc_notify`,
-    ]) {
-      await links.setSysctl(req.netns, key, '1').catch((error: unknown) => {
-        log.debug({ err: error, key }, 'sysctl not applied');
+    // Host side in one round trip. Altnames travel with the link and can clash in the pod or on
+    // the way back (sriov-cni #250), so they go first.
+    await links.apply(null, [
+      { op: 'up', name: host, up: false },
+      ...record.origNetdev.altnames.map((altname) => ({ op: 'deleteAltname' as const, name: host, altname })),
+      { op: 'rename', name: host, newName: temp },
+      { op: 'move', name: temp, to: req.netns },
+    ]);
+    // Before the link comes up: announce it (gratuitous ARP / unsolicited NA) when it does.
+    await links
+      .setSysctls(req.netns, {
+        [`net.ipv4.conf.${temp}.arp_notify`]: '1',
+        [`net.ipv6.conf.${temp}.ndisc_notify`]: '1',
+      })
+      .catch((error: unknown) => {
+        log.debug({ err: error }, 'arp_notify/ndisc_notify not applied');
       });
+    await links.apply(req.netns, [
+      { op: 'rename', name: temp, newName: req.ifname },
+      ...(req.mac === null ? [] : [{ op: 'mac' as const, name: req.ifname, mac: req.mac }]),
+      { op: 'up', name: req.ifname, up: true },
+    ]);
+    let link = await links.get(req.netns, req.ifname);
+    if (req.mac !== null && link?.mac !== req.mac) {
+      // Some VF drivers apply the MAC asynchronously (i40e/iavf, mlx5): retry until it sticks.
+      await setMacWithRetry(deps, req.netns, req.ifname, req.mac);
+      link = await links.get(req.netns, req.ifname);
     }
-    if (req.mac !== null) await setMacWithRetry(deps, req.netns, req.ifname, req.mac);
-    await links.setUp(req.netns, req.ifname, true);
-    const link = await links.get(req.netns, req.ifname);
     iface = {
       name: req.ifname,
       ...(link?.mac == null ? {} : { mac: link.mac }),
@@ -318,13 +330,14 @@ async function plumb(
           : configDns,
     };
     if (!record.dpdk) {
-      for (const ip of ips) await links.addAddress(req.netns, req.ifname, ip.address);
+      const steps: LinkStep[] = ips.map((ip) => ({ op: 'addAddress', name: req.ifname, cidr: ip.address }));
       for (const route of ipam.routes) {
         const family = ipFamily(route.dst);
         const gw =
           route.gw ?? ips.find((ip) => ip.gateway !== undefined && ipFamily(ip.address) === family)?.gateway;
-        await links.addRoute(req.netns, { dst: route.dst, gw, dev: req.ifname });
+        steps.push({ op: 'addRoute', route: { dst: route.dst, gw, dev: req.ifname } });
       }
+      await links.apply(req.netns, steps);
     }
   }
   Object.assign(record, { result });

@@ -158,24 +158,26 @@ async function releaseNetdev(record: Attachment, ctx: ReleaseContext): Promise<v
   const links = deps.links;
   let name = found.name;
   if (found.ns !== null) {
-    await links.setUp(found.ns, name, false);
-    await links.flushAddresses(found.ns, name);
     // Leave the pod under the temporary name so it never clashes with a host link.
     const temp = record.tempName ?? orig.name;
-    if (name !== temp) {
-      await links.rename(found.ns, name, temp);
-      name = temp;
-    }
-    await links.move(name, found.ns, null);
-  } else {
-    await links.setUp(null, name, false);
+    await links.apply(found.ns, [
+      { op: 'up', name, up: false },
+      { op: 'flushAddresses', name },
+      ...(name === temp ? [] : [{ op: 'rename' as const, name, newName: temp }]),
+      { op: 'move', name: temp, to: null },
+    ]);
+    name = temp;
   }
-  if (name !== orig.name) await links.rename(null, name, orig.name);
+  await links.apply(null, [
+    ...(found.ns === null ? [{ op: 'up' as const, name, up: false }] : []),
+    ...(name === orig.name ? [] : [{ op: 'rename' as const, name, newName: orig.name }]),
+    { op: 'mtu', name: orig.name, mtu: orig.mtu },
+    ...(orig.mac === null ? [] : [{ op: 'mac' as const, name: orig.name, mac: orig.mac }]),
+  ]);
   const now = await links.get(null, orig.name);
   if (now === null)
     throw new LinkError(LinkErrorCode.NOT_FOUND, `VF netdev ${orig.name} vanished during restore`);
   if (orig.mac !== null && now.mac !== orig.mac) await setMacWithRetry(deps, null, orig.name, orig.mac);
-  if (now.mtu !== orig.mtu) await links.setMtu(null, orig.name, orig.mtu);
   for (const alt of orig.altnames) {
     if (now.altnames.includes(alt)) continue;
     await links.addAltname(null, orig.name, alt).catch((error: unknown) => {

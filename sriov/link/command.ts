@@ -7,8 +7,8 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
-/** Runs argv[0] with the rest as arguments; rejects with CommandError on a non-zero exit. */
-export type CommandRunner = (argv: readonly string[]) => Promise<CommandResult>;
+/** Runs argv[0] with the rest as arguments (stdin = `input`); rejects with CommandError on a non-zero exit. */
+export type CommandRunner = (argv: readonly string[], input?: string) => Promise<CommandResult>;
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -27,17 +27,17 @@ export class CommandError extends Error {
   }
 }
 
-/** The real runner: execFile without a shell, 10 MiB of output, no inherited stdin. */
+/** The real runner: execFile without a shell, 10 MiB of output, stdin = `input` (empty by default). */
 export function createCommandRunner(options: { timeoutMs?: number } = {}): CommandRunner {
   const timeout = options.timeoutMs ?? 30_000;
-  return (argv) =>
+  return (argv, input) =>
     new Promise<CommandResult>((resolve, reject) => {
       const [file, ...args] = argv;
       if (file === undefined) {
         reject(new CommandError(argv, null, 'empty argv'));
         return;
       }
-      execFile(
+      const child = execFile(
         file,
         args,
         { encoding: 'utf8', maxBuffer: 10 * 1024 * 1024, timeout },
@@ -50,5 +50,8 @@ export function createCommandRunner(options: { timeoutMs?: number } = {}): Comma
           resolve({ stdout, stderr });
         },
       );
+      // A program that exits without reading stdin makes the write fail with EPIPE: its exit code tells.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(input ?? '');
     });
 }

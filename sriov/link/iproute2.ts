@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { CommandError, createCommandRunner } from './command.js';
 import type { CommandRunner } from './command.js';
 import { LinkError, LinkErrorCode } from './link-ops.js';
-import type { Link, LinkAddress, LinkOps, Netns, RouteSpec } from './link-ops.js';
+import type { Link, LinkAddress, LinkOps, LinkStep, Netns, RouteSpec } from './link-ops.js';
 
 export interface Iproute2Deps {
   readonly run?: CommandRunner;
@@ -55,6 +55,39 @@ function toLink(j: LinkJson): Link {
   };
 }
 
+/** The `ip` arguments of one step (also one line of an `ip -batch` script). */
+export function stepArgs(step: LinkStep, hostNetns: string): string[] {
+  switch (step.op) {
+    case 'up':
+      return ['link', 'set', 'dev', step.name, step.up ? 'up' : 'down'];
+    case 'rename':
+      return ['link', 'set', 'dev', step.name, 'name', step.newName];
+    case 'mac':
+      return ['link', 'set', 'dev', step.name, 'address', step.mac];
+    case 'mtu':
+      return ['link', 'set', 'dev', step.name, 'mtu', String(step.mtu)];
+    case 'move':
+      return ['link', 'set', 'dev', step.name, 'netns', step.to ?? hostNetns];
+    case 'deleteAltname':
+      return ['link', 'property', 'del', 'dev', step.name, 'altname', step.altname];
+    case 'addAddress':
+      // nodad: the address is usable at once (sriov-cni sets optimistic_dad for the same reason).
+      return ['address', 'add', step.cidr, 'dev', step.name, ...(step.cidr.includes(':') ? ['nodad'] : [])];
+    case 'flushAddresses':
+      return ['address', 'flush', 'dev', step.name];
+    case 'addRoute': {
+      const r = step.route;
+      // No -4/-6 (not allowed on a batch line): iproute2 infers the family from dst.
+      const dst = r.dst === 'default' && (r.gw?.includes(':') ?? false) ? '::/0' : r.dst;
+      return ['route', 'add', dst, ...(r.gw === undefined ? [] : ['via', r.gw]), 'dev', r.dev];
+    }
+  }
+}
+
+function describeStep(step: LinkStep): string {
+  return step.op === 'addRoute' ? `add route ${step.route.dst}` : `${step.op} ${step.name}`;
+}
+
 export function createIproute2LinkOps(deps: Iproute2Deps = {}): LinkOps {
   const run = deps.run ?? createCommandRunner();
   const hostNetns = deps.hostNetns ?? `/proc/${process.pid}/ns/net`;
@@ -66,10 +99,10 @@ export function createIproute2LinkOps(deps: Iproute2Deps = {}): LinkOps {
     return ['nsenter', `--net=${ns}`, 'ip'];
   }
 
-  async function ip(ns: Netns, args: readonly string[], what: string): Promise<string> {
+  async function ip(ns: Netns, args: readonly string[], what: string, input?: string): Promise<string> {
     const argv = [...prefix(ns), ...args];
     try {
-      return (await run(argv)).stdout;
+      return (await run(argv, input)).stdout;
     } catch (error) {
       if (error instanceof CommandError) {
         const code = classifyIpError(error.stderr);
@@ -123,11 +156,18 @@ export function createIproute2LinkOps(deps: Iproute2Deps = {}): LinkOps {
       return links.map(toLink);
     },
     async move(name, from, to) {
-      await ip(
-        from,
-        ['link', 'set', 'dev', name, 'netns', to ?? hostNetns],
-        `move ${name} to ${to ?? 'host netns'}`,
-      );
+      await ip(from, stepArgs({ op: 'move', name, to }, hostNetns), `move ${name} to ${to ?? 'host netns'}`);
+    },
+    async apply(ns, steps) {
+      if (steps.length === 0) return;
+      const lines = steps.map((s) => stepArgs(s, hostNetns));
+      const what = steps.map(describeStep).join(', ');
+      if (lines.length === 1) {
+        await ip(ns, lines[0] ?? [], what);
+        return;
+      }
+      // One `ip -batch` process for the lot; without -force it stops at the first failure.
+      await ip(ns, ['-batch', '-'], what, `${lines.map((l) => l.join(' ')).join('\n')}\n`);
     },
     async rename(ns, name, newName) {
       await ip(ns, ['link', 'set', 'dev', name, 'name', newName], `rename ${name} to ${newName}`);
@@ -156,17 +196,13 @@ export function createIproute2LinkOps(deps: Iproute2Deps = {}): LinkOps {
       return out;
     },
     async addAddress(ns, name, cidr) {
-      // nodad: the address is usable at once (sriov-cni sets optimistic_dad for the same reason).
-      const extra = cidr.includes(':') ? ['nodad'] : [];
-      await ip(ns, ['address', 'add', cidr, 'dev', name, ...extra], `add address ${cidr} to ${name}`);
+      await ip(ns, stepArgs({ op: 'addAddress', name, cidr }, hostNetns), `add address ${cidr} to ${name}`);
     },
     async flushAddresses(ns, name) {
       await ip(ns, ['address', 'flush', 'dev', name], `flush addresses of ${name}`);
     },
     async addRoute(ns, route) {
-      const family = route.dst.includes(':') || (route.gw?.includes(':') ?? false) ? ['-6'] : [];
-      const gw = route.gw === undefined ? [] : ['via', route.gw];
-      await ip(ns, [...family, 'route', 'add', route.dst, ...gw, 'dev', route.dev], `add route ${route.dst}`);
+      await ip(ns, stepArgs({ op: 'addRoute', route }, hostNetns), `add route ${route.dst}`);
     },
     async routes(ns, name) {
       const out: RouteSpec[] = [];
@@ -191,19 +227,15 @@ export function createIproute2LinkOps(deps: Iproute2Deps = {}): LinkOps {
     async deleteAltname(ns, name, altname) {
       await ip(ns, ['link', 'property', 'del', 'dev', name, 'altname', altname], `delete altname ${altname}`);
     },
-    async setSysctl(ns, key, value) {
-      const argv = [
-        ...(ns === null ? [] : ['nsenter', `--net=${ns}`]),
-        'sysctl',
-        '-q',
-        '-w',
-        `${key}=${value}`,
-      ];
+    async setSysctls(ns, values) {
+      const pairs = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+      if (pairs.length === 0) return;
+      const argv = [...(ns === null ? [] : ['nsenter', `--net=${ns}`]), 'sysctl', '-q', '-w', ...pairs];
       try {
         await run(argv);
       } catch (error) {
         const stderr = error instanceof CommandError ? error.stderr : String(error);
-        throw new LinkError(classifyIpError(stderr), `sysctl ${key}=${value}: ${stderr.trim()}`, {
+        throw new LinkError(classifyIpError(stderr), `sysctl ${pairs.join(' ')}: ${stderr.trim()}`, {
           cause: error,
         });
       }

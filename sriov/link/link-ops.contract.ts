@@ -91,9 +91,54 @@ export function describeLinkOpsContract(adapter: string, makeOps: () => LinkOps,
     it('writes a sysctl inside the netns only', async () => {
       await ops.move(veth.name, null, netns.path);
       const key = `net.ipv4.conf.${veth.name}.arp_notify`;
-      await ops.setSysctl(netns.path, key, '1');
+      await ops.setSysctls(netns.path, { [key]: '1' });
       const { stdout } = await createCommandRunner()(['nsenter', `--net=${netns.path}`, 'sysctl', '-n', key]);
       expect(stdout.trim()).toBe('1');
+    });
+
+    it('applies several steps in one round trip, in order, in the given netns', async () => {
+      await ops.apply(null, [
+        { op: 'up', name: veth.name, up: false },
+        { op: 'rename', name: veth.name, newName: 'np-tmp0' },
+        { op: 'move', name: 'np-tmp0', to: netns.path },
+      ]);
+      expect(await ops.get(netns.path, 'np-tmp0')).not.toBeNull();
+      await ops.apply(netns.path, [
+        { op: 'rename', name: 'np-tmp0', newName: 'net1' },
+        { op: 'mac', name: 'net1', mac: '02:00:00:00:77:01' },
+        { op: 'mtu', name: 'net1', mtu: 1280 },
+        { op: 'up', name: 'net1', up: true },
+        { op: 'addAddress', name: 'net1', cidr: '10.66.0.2/24' },
+        { op: 'addAddress', name: 'net1', cidr: 'fd00:66::2/64' },
+        { op: 'addRoute', route: { dst: '10.67.0.0/16', gw: '10.66.0.1', dev: 'net1' } },
+        { op: 'addRoute', route: { dst: 'fd00:67::/64', gw: 'fd00:66::1', dev: 'net1' } },
+      ]);
+      expect(await ops.get(netns.path, 'net1')).toMatchObject({
+        mac: '02:00:00:00:77:01',
+        mtu: 1280,
+        up: true,
+      });
+      const routes = await ops.routes(netns.path, 'net1');
+      expect(routes).toContainEqual({ dst: '10.67.0.0/16', gw: '10.66.0.1', dev: 'net1' });
+      expect(routes).toContainEqual({ dst: 'fd00:67::/64', gw: 'fd00:66::1', dev: 'net1' });
+      await ops.apply(netns.path, [
+        { op: 'up', name: 'net1', up: false },
+        { op: 'flushAddresses', name: 'net1' },
+        { op: 'rename', name: 'net1', newName: veth.name },
+        { op: 'move', name: veth.name, to: null },
+      ]);
+      expect(await ops.get(null, veth.name)).not.toBeNull();
+    });
+
+    it('stops a batch at the first failing step and reports its code', async () => {
+      await expect(
+        ops.apply(null, [
+          { op: 'mtu', name: veth.name, mtu: 1300 },
+          { op: 'rename', name: veth.name, newName: veth.peer },
+          { op: 'mtu', name: veth.name, mtu: 1400 },
+        ]),
+      ).rejects.toMatchObject({ code: LinkErrorCode.EXISTS });
+      expect((await ops.get(null, veth.name))?.mtu).toBe(1300);
     });
 
     it('reports stable error codes: missing link, name clash, dead netns', async () => {

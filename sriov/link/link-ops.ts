@@ -33,6 +33,19 @@ export interface RouteSpec {
   readonly dev: string;
 }
 
+/** One change to a link, for `LinkOps.apply` (several changes in one round trip). */
+export type LinkStep =
+  | { readonly op: 'up'; readonly name: string; readonly up: boolean }
+  | { readonly op: 'rename'; readonly name: string; readonly newName: string }
+  | { readonly op: 'mac'; readonly name: string; readonly mac: string }
+  | { readonly op: 'mtu'; readonly name: string; readonly mtu: number }
+  /** Moves the link out of the netns `apply` runs in, into `to`. */
+  | { readonly op: 'move'; readonly name: string; readonly to: Netns }
+  | { readonly op: 'deleteAltname'; readonly name: string; readonly altname: string }
+  | { readonly op: 'addAddress'; readonly name: string; readonly cidr: string }
+  | { readonly op: 'flushAddresses'; readonly name: string }
+  | { readonly op: 'addRoute'; readonly route: RouteSpec };
+
 export const LinkErrorCode = {
   /** The link (or netns) named is not there. */
   NOT_FOUND: 'LINK_NOT_FOUND',
@@ -77,6 +90,14 @@ export interface LinkOps {
   routes(ns: Netns, name: string): Promise<readonly RouteSpec[]>;
   addAltname(ns: Netns, name: string, altname: string): Promise<void>;
   deleteAltname(ns: Netns, name: string, altname: string): Promise<void>;
-  /** Writes a per-interface sysctl (`net.ipv4.conf.<name>.arp_notify` …) inside `ns`. */
-  setSysctl(ns: Netns, key: string, value: string): Promise<void>;
+  /**
+   * Writes sysctls (`net.ipv4.conf.<name>.arp_notify` …) inside `ns`; every key is attempted and
+   * the call fails if any of them could not be written.
+   */
+  setSysctls(ns: Netns, values: Readonly<Record<string, string>>): Promise<void>;
+  /**
+   * Applies the steps in order in one round trip; stops at the first failing step and throws its
+   * LinkError (earlier steps stay applied).
+   */
+  apply(ns: Netns, steps: readonly LinkStep[]): Promise<void>;
 }
