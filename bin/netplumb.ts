@@ -9,6 +9,7 @@ const program = new Command('netplumb')
 
 // Subcommands (one line each; keep this list sorted):
 program.addCommand((await import('../cni/daemon/command.js')).cniDaemonCommand(process));
+program.addCommand((await import('./demo/command.js')).demoCommand(process));
 program.addCommand((await import('../device-plugin/command.js')).devicePluginCommand(process));
 program.addCommand((await import('../sriov/inspect-command.js')).inspectCommand(process));
 program.addCommand((await import('../cni/daemon/command.js')).installCommand(process));
