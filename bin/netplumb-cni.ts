@@ -6,10 +6,10 @@ import pino from 'pino';
 import type { DestinationStream, Level } from 'pino';
 import { createExecRunner } from '../cni/exec.js';
 import { isJsonObject } from '../cni/json.js';
-import { createKubeClient } from '../cni/meta/kube-client-node.js';
 import { systemClock } from '../cni/meta/kube.js';
+import type { KubeClient } from '../cni/meta/kube.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
-import { createPodResourcesClient } from '../cni/meta/podresources.js';
+import type { PodResourcesClient } from '../cni/meta/podresources.js';
 import { readProcessRequest, writeProcessResponse } from '../cni/skel.js';
 
 // Multus levels (debug > verbose > error > panic) mapped onto pino's.
@@ -36,6 +36,34 @@ function loggerFor(stdin: string): pino.Logger {
   );
 }
 
+// client-node and grpc-js take long to load: only ADD needs them, so load them on first use.
+function lazyKube(kubeconfig: string | undefined): KubeClient {
+  let client: Promise<KubeClient> | undefined;
+  const get = () =>
+    (client ??= import('../cni/meta/kube-client-node.js').then((m) => m.createKubeClient(kubeconfig)));
+  return {
+    getPod: async (ns, name) => (await get()).getPod(ns, name),
+    getNad: async (ns, name) => (await get()).getNad(ns, name),
+    updatePodStatusAnnotations: async (pod, annotations) =>
+      (await get()).updatePodStatusAnnotations(pod, annotations),
+  };
+}
+
+function lazyPodResources(socket: string): PodResourcesClient {
+  let client: Promise<PodResourcesClient> | undefined;
+  const get = () =>
+    (client ??= import('../cni/meta/podresources.js').then((m) => m.createPodResourcesClient(socket)));
+  return {
+    get: async (ns, name) => (await get()).get(ns, name),
+    list: async () => (await get()).list(),
+    close: () => {
+      void client?.then((c) => {
+        c.close();
+      });
+    },
+  };
+}
+
 const req = await readProcessRequest();
 const inCluster =
   (process.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&
@@ -44,12 +72,8 @@ const plugin = createMetaPlugin({
   logger: loggerFor(req.stdin),
   clock: systemClock,
   kubeFor: (conf) =>
-    conf.kubeconfig !== undefined
-      ? createKubeClient(conf.kubeconfig)
-      : inCluster
-        ? createKubeClient(undefined)
-        : undefined,
-  podResourcesFor: (socket) => createPodResourcesClient(socket),
+    conf.kubeconfig !== undefined ? lazyKube(conf.kubeconfig) : inCluster ? lazyKube(undefined) : undefined,
+  podResourcesFor: lazyPodResources,
   runnerFor: (conf) => createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env }),
 });
 await writeProcessResponse(await plugin(req));

@@ -495,6 +495,26 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
     ok(await call('DEL', 'c12'));
   });
 
+  it('retries reading the pod through transient 503s', async () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf' },
+    });
+    e.api.failNext(2, 503, /^GET \/api\/v1\/namespaces\/default\/pods\/pod-a$/);
+    ok(await call('ADD', 'c14'));
+    expect(await linkNames(e.ns)).toEqual(['eth0', 'net1']);
+    ok(await call('DEL', 'c14'));
+  });
+
+  it('fails ADD with code 11 and attaches nothing when the API server is down', async () => {
+    await e.api.stop();
+    const err = failed(await call('ADD', 'c15'));
+    expect(err.code).toBe(11);
+    expect(err.msg).toMatch(/cannot read pod default\/pod-a: .*unreachable/);
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+
   it('honours v1.multus-cni.io/default-network as the cluster network', async () => {
     e.api.addNad('kube-system', 'alt-default', macvlan(undefined, '10.93.0.0/24'));
     e.api.addPod({

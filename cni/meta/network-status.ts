@@ -5,7 +5,7 @@ import type { JsonObject } from '../json.js';
 import type { CniDns, CniResult } from '../result.js';
 import { NETWORK_STATUS_ANNOTATION } from './annotations.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
-import type { Clock, KubeClient } from './kube.js';
+import type { Clock, KubeClient, PodInfo } from './kube.js';
 
 export interface NetworkStatus {
   readonly name: string;
@@ -80,29 +80,33 @@ export function formatNetworkStatus(statuses: readonly NetworkStatus[]): string 
 export const STATUS_RETRY = { attempts: 5, intervalMs: 10 } as const;
 
 /**
- * Reads the pod live, sets the annotation and PUTs pods/status at that resourceVersion; on 409
- * re-reads and tries again (5 attempts). A pod that is gone is not an error (logged).
+ * Sets the annotation and PUTs pods/status at the resourceVersion of `pod` (as read at the start of
+ * ADD); on 409 re-reads the pod live and tries again (5 attempts). A pod that is gone, or was
+ * replaced by one with another UID, is not an error (logged).
  */
 export async function writeNetworkStatus(
   deps: { kube: KubeClient; clock: Clock; logger: Logger },
-  pod: { namespace: string; name: string; uid: string },
+  pod: PodInfo,
   value: string,
 ): Promise<void> {
+  let current: PodInfo = pod;
   for (let attempt = 1; ; attempt++) {
     try {
-      const live = await retryTransient(deps.clock, () => deps.kube.getPod(pod.namespace, pod.name), {
-        intervalMs: 250,
-        budgetMs: 2_500,
-        retryable: (err) => isKubeError(err, KubeErrorCode.Unavailable),
-      });
-      if (pod.uid !== '' && live.uid !== pod.uid) {
-        deps.logger.warn(
-          { expected: pod.uid, found: live.uid },
-          'pod was replaced; not writing network-status',
-        );
-        return;
+      if (attempt > 1) {
+        current = await retryTransient(deps.clock, () => deps.kube.getPod(pod.namespace, pod.name), {
+          intervalMs: 250,
+          budgetMs: 2_500,
+          retryable: (err) => isKubeError(err, KubeErrorCode.Unavailable),
+        });
+        if (pod.uid !== '' && current.uid !== pod.uid) {
+          deps.logger.warn(
+            { expected: pod.uid, found: current.uid },
+            'pod was replaced; not writing network-status',
+          );
+          return;
+        }
       }
-      await deps.kube.updatePodStatusAnnotations(live, { [NETWORK_STATUS_ANNOTATION]: value });
+      await deps.kube.updatePodStatusAnnotations(current, { [NETWORK_STATUS_ANNOTATION]: value });
       return;
     } catch (err) {
       if (isKubeError(err, KubeErrorCode.NotFound)) {
@@ -112,7 +116,8 @@ export async function writeNetworkStatus(
         );
         return;
       }
-      if (isKubeError(err, KubeErrorCode.Conflict) && attempt < STATUS_RETRY.attempts) {
+      const retry = isKubeError(err, KubeErrorCode.Conflict) || isKubeError(err, KubeErrorCode.Unavailable);
+      if (retry && attempt < STATUS_RETRY.attempts) {
         await deps.clock.sleep(STATUS_RETRY.intervalMs);
         continue;
       }

@@ -192,7 +192,8 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
     }
     const annotation = pod?.annotations[NETWORKS_ANNOTATION];
     if (annotation === undefined || kube === undefined) return extras;
-    for (const selection of parseNetworksAnnotation(annotation, podNamespace)) {
+    const selections = parseNetworksAnnotation(annotation, podNamespace);
+    for (const selection of selections) {
       if (
         conf.namespaceIsolation &&
         selection.namespace !== podNamespace &&
@@ -203,8 +204,19 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
           `namespace isolation is enabled: pod is in namespace ${podNamespace} but refers to network ${selection.namespace}/${selection.name} (allowed: its own namespace and ${conf.globalNamespaces.join(', ')})`,
         );
       }
+    }
+    // Fetched concurrently (each distinct NAD once), attached in annotation order.
+    const byKey = new Map<string, Promise<ResolvedNetwork>>();
+    for (const s of selections) {
+      const key = `${s.namespace}/${s.name}`;
+      if (!byKey.has(key)) byKey.set(key, loadNad(kube, s.namespace, s.name, conf.confDir));
+    }
+    const settled = await Promise.allSettled(byKey.values());
+    const failedNad = settled.find((r) => r.status === 'rejected');
+    if (failedNad !== undefined) throw failedNad.reason;
+    for (const selection of selections) {
       extras.push({
-        network: await loadNad(kube, selection.namespace, selection.name, conf.confDir),
+        network: await (byKey.get(`${selection.namespace}/${selection.name}`) as Promise<ResolvedNetwork>),
         selection,
       });
     }
@@ -405,7 +417,7 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
       try {
         await writeNetworkStatus(
           { kube, clock: deps.clock, logger: log },
-          { namespace: pa.namespace, name: pa.name, uid: pod.uid },
+          pod,
           formatNetworkStatus(statuses),
         );
       } catch (err) {
