@@ -1,35 +1,34 @@
-// VLAN-configured NICs for real: a dummy NIC with two 802.1Q sub-interfaces, discovered on the
-// guest's kernel into two `nic` pools with slots (device-plugin/), each slot handed to a pod by the
-// kubelet's PodResources (fake) and mapped by the meta-plugin executable (netplumb-cni) to a real
-// Debian macvlan and ipvlan delegate on that VLAN interface, in real pod netns; the pods ping each
-// other over both, the network-status lands on the pod (fake API server), and DEL leaves nothing.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+// VLAN-configured NICs for real: a dummy NIC with two 802.1Q sub-interfaces on the guest's kernel,
+// advertised by the `netplumb device-plugin` process as two `nic` pools with slots to the fake
+// kubelet, which admits two pods (Allocate) and serves their slots over PodResources; the
+// meta-plugin executable (netplumb-cni) maps each slot to a real Debian macvlan / ipvlan delegate
+// on that VLAN interface in real pod netns. The pods ping each other over both, network-status
+// lands on the pod (fake API server), and DEL leaves nothing behind.
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerAllocation } from '../../device-plugin/allocate.js';
-import { parseConfig } from '../../device-plugin/config.js';
-import { buildPools } from '../../device-plugin/pools.js';
-import type { Pool } from '../../device-plugin/pools.js';
-import { discoverNode } from '../../sriov/discover.js';
-import { iproute2VfState } from '../../sriov/vf-state.js';
 import { startFakeApiServer } from '../fakes/apiserver.js';
 import type { FakeApiServer } from '../fakes/apiserver.js';
-import { startFakePodResources } from '../fakes/podresources.js';
-import type { FakePodResourcesServer } from '../fakes/podresources.js';
+import { startFakeKubelet } from '../fakes/kubelet.js';
+import type { FakeKubelet } from '../fakes/kubelet.js';
 import { execCni, expectSuccess } from './support/cni.js';
+import { startDevicePlugin } from './support/device-plugin.js';
+import type { RunningDevicePlugin } from './support/device-plugin.js';
 import { ipJson, linkNames, netnsNames, run, uniqueName, writeGuestExecutable } from './support/guest.js';
 import { kernelSnapshot } from './support/snapshot.js';
 import type { KernelSnapshot } from './support/snapshot.js';
 
 const NETWORK_STATUS = 'k8s.v1.cni.cncf.io/network-status';
+const R210 = 'intel.com/vlan210';
+const R211 = 'intel.com/vlan211';
+// Under TCG a process start takes seconds, and more on a busy host.
+const SLOW = 240_000;
 
 interface Pod {
   readonly name: string;
   readonly netns: string;
   readonly containerId: string;
-  /** Slot IDs by pool: vlan210 (macvlan), vlan211 (ipvlan). */
-  readonly slots: { readonly vlan210: string; readonly vlan211: string };
 }
 
 interface AddrJson {
@@ -38,15 +37,15 @@ interface AddrJson {
   linkinfo?: { info_kind: string };
 }
 
-describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods', () => {
+describe('VLAN NIC pools through the device plugin and the meta-plugin to real macvlan and ipvlan pods', () => {
   let before: KernelSnapshot;
   let dir: string;
   let nic: string;
   let api: FakeApiServer | undefined;
-  let podResources: FakePodResourcesServer | undefined;
+  let kubelet: FakeKubelet | undefined;
+  let dp: RunningDevicePlugin | undefined;
   let plugin: string;
   let metaConfig: Record<string, unknown>;
-  let pools: Pool[];
   const pods: Pod[] = [];
 
   const cniArgs = (p: Pod): string =>
@@ -78,8 +77,9 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
       await run('ip', ['link', 'set', `${nic}.${id}`, 'up']);
     }
 
-    // The device plugin's view: two nic pools with 2 slots each, from the real kernel's links.
-    const config = parseConfig(
+    const config = path.join(dir, 'config.json');
+    await writeFile(
+      config,
       JSON.stringify({
         resourceList: [
           {
@@ -91,12 +91,22 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
           { resourceName: 'vlan211', deviceType: 'nic', slots: 2, selectors: { names: [`${nic}.211`] } },
         ],
       }),
-      { resourcePrefix: 'intel.com' },
     );
-    pools = buildPools(config.pools, await discoverNode({ sysfsRoot: '/sys', vfState: iproute2VfState() }));
+    const kubeletRoot = path.join(dir, 'kubelet');
+    await mkdir(kubeletRoot);
+    kubelet = await startFakeKubelet({ root: kubeletRoot });
+    dp = await startDevicePlugin([
+      '--config',
+      config,
+      '--kubelet-root',
+      kubeletRoot,
+      '--registration',
+      'legacy',
+      '--devinfo-dir',
+      path.join(dir, 'devinfo', 'dp'),
+    ]);
 
     api = await startFakeApiServer();
-    podResources = await startFakePodResources(path.join(dir, 'podresources.sock'));
     const ipam = (subnet: string) => ({
       type: 'host-local',
       ranges: [[{ subnet }]],
@@ -112,13 +122,13 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
         mode: 'bridge',
         ipam: ipam('10.210.0.0/24'),
       },
-      { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/vlan210' },
+      { 'k8s.v1.cni.cncf.io/resourceName': R210 },
     );
     api.addNad(
       'default',
       'ipvlan-211',
       { cniVersion: '1.0.0', name: 'ipvlan-211', type: 'ipvlan', mode: 'l2', ipam: ipam('10.211.0.0/24') },
-      { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/vlan211' },
+      { 'k8s.v1.cni.cncf.io/resourceName': R211 },
     );
     metaConfig = {
       cniVersion: '1.0.0',
@@ -128,7 +138,7 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
       cniDir: path.join(dir, 'cache'),
       confDir: path.join(dir, 'net.d'),
       binDir: '/usr/lib/cni',
-      podResourcesSocket: podResources.socket,
+      podResourcesSocket: kubelet.podResourcesSocket,
       devinfoDir: path.join(dir, 'devinfo'),
       delegates: [{ cniVersion: '1.0.0', name: 'cluster', type: 'loopback' }],
     };
@@ -137,52 +147,49 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
 
   afterAll(async () => {
     for (const p of pods) await run('ip', ['netns', 'del', p.netns]).catch(() => undefined);
-    await run('ip', ['link', 'del', nic]).catch(() => undefined);
-    await podResources?.stop();
+    const dpExit = await dp?.stop();
+    await kubelet?.stop();
     await api?.stop();
+    await run('ip', ['link', 'del', nic]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
+    expect(dpExit).toBe(0);
     expect(await kernelSnapshot()).toEqual(before);
   });
 
-  it('advertises each VLAN interface as slots and allocates a slot with its interface name', () => {
-    const [p210, p211] = pools;
-    expect(p210?.devices.map((d) => d.id)).toEqual([`${nic}.210#0`, `${nic}.210#1`]);
-    expect(p211?.devices.map((d) => d.id)).toEqual([`${nic}.211#0`, `${nic}.211#1`]);
-    expect(p210?.devices.every((d) => d.health === 'Healthy')).toBe(true);
-    const lookup = new Map(p210!.devices.map((d) => [d.id, d]));
-    const alloc = containerAllocation(p210!.config, lookup, [`${nic}.210#1`], { vhostNet: false }, false);
-    expect(alloc.response.envs).toMatchObject({
-      PCIDEVICE_INTEL_COM_VLAN210: `${nic}.210#1`,
-      NICDEVICE_INTEL_COM_VLAN210: `${nic}.210`,
-    });
-    expect(alloc.response.devices).toEqual([]);
+  it('advertises each VLAN interface as healthy slots', async () => {
+    for (const [resource, vlan] of [
+      [R210, '210'],
+      [R211, '211'],
+    ] as const) {
+      const conn = await kubelet!.waitForPlugin(resource, SLOW);
+      expect(conn.latest().map((d) => [d.ID, d.health])).toEqual([
+        [`${nic}.${vlan}#0`, 'Healthy'],
+        [`${nic}.${vlan}#1`, 'Healthy'],
+      ]);
+    }
   });
 
   it('ADD plumbs a macvlan and an ipvlan on the allocated VLAN interfaces; the pods reach each other', async () => {
-    for (const [i, name] of ['pod-a', 'pod-b'].entries()) {
-      const p: Pod = {
-        name,
-        netns: uniqueName('np-vm-n'),
-        containerId: uniqueName('cid'),
-        slots: { vlan210: pools[0]!.devices[i]!.id, vlan211: pools[1]!.devices[i]!.id },
-      };
+    for (const name of ['pod-a', 'pod-b']) {
+      const p: Pod = { name, netns: uniqueName('np-vm-n'), containerId: uniqueName('cid') };
       pods.push(p);
       await run('ip', ['netns', 'add', p.netns]);
+      const admitted = await kubelet!.admitPod({
+        namespace: 'default',
+        name,
+        uid: `uid-${name}`,
+        containers: [{ name: 'app', requests: { [R210]: 1, [R211]: 1 } }],
+      });
+      expect(admitted.containers[0]?.responses[R210]?.envs).toMatchObject({
+        NICDEVICE_INTEL_COM_VLAN210: `${nic}.210`,
+      });
       api!.addPod({
         namespace: 'default',
         name,
         annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-210,ipvlan-211' },
       });
-      podResources!.setPod({
-        namespace: 'default',
-        name,
-        containers: {
-          app: { 'intel.com/vlan210': [p.slots.vlan210], 'intel.com/vlan211': [p.slots.vlan211] },
-        },
-      });
       expectSuccess(await call('ADD', p), `ADD ${name}`);
     }
-    const [a, b] = pods as [Pod, Pod];
     for (const p of pods) {
       const net1 = await addrsIn(p, 'net1');
       const net2 = await addrsIn(p, 'net2');
@@ -191,29 +198,31 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
       expect(ipv4(net1)).toMatch(/^10\.210\.0\./);
       expect(ipv4(net2)).toMatch(/^10\.211\.0\./);
     }
-    // Their lower devices are the VLAN interfaces: the host sees the macvlans' MACs on nic.210.
+    const [a, b] = pods as [Pod, Pod];
     for (const target of [ipv4(await addrsIn(b, 'net1')), ipv4(await addrsIn(b, 'net2'))]) {
       await run('ip', ['netns', 'exec', a.netns, 'busybox', 'ping', '-c', '1', '-W', '5', target]);
     }
   });
 
-  it('writes each pod’s network-status with both attachments', async () => {
+  it('writes each pod’s network-status naming the VLAN interface each attachment got', async () => {
     for (const p of pods) {
       const raw = api!.pod('default', p.name)?.metadata.annotations?.[NETWORK_STATUS];
-      const status = JSON.parse(raw ?? '[]') as {
-        name: string;
-        interface?: string;
-        ips?: string[];
-        mac?: string;
-      }[];
-      const net1 = await addrsIn(p, 'net1');
+      const status = JSON.parse(raw ?? '[]') as Record<string, unknown>[];
       expect(status.map((s) => s.name)).toEqual(['cluster', 'default/macvlan-210', 'default/ipvlan-211']);
-      expect(status[1]).toMatchObject({ interface: 'net1', ips: [ipv4(net1)] });
-      expect(status[2]).toMatchObject({ interface: 'net2', ips: [ipv4(await addrsIn(p, 'net2'))] });
+      for (const [i, ifname, vlan] of [
+        [1, 'net1', 210],
+        [2, 'net2', 211],
+      ] as const) {
+        expect(status[i]).toMatchObject({
+          interface: ifname,
+          ips: [ipv4(await addrsIn(p, ifname))],
+          'device-info': { 'netplumb.io/interface': { name: `${nic}.${vlan}`, parent: nic, vlan } },
+        });
+      }
     }
   });
 
-  it('DEL removes every interface, IP reservation and cache entry', async () => {
+  it('DEL removes every interface, IP reservation, cache entry and device-info copy', async () => {
     for (const p of pods) {
       expectSuccess(await call('DEL', p), `DEL ${p.name}`);
       expect(await linkNames(p.netns)).toEqual(['lo']);
@@ -221,10 +230,15 @@ describe('VLAN NIC pools through the meta-plugin to real macvlan and ipvlan pods
     const reserved = await readdir(path.join(dir, 'ipam'), { recursive: true }).catch(() => []);
     expect(reserved.filter((f) => /\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
     expect(await readdir(path.join(dir, 'cache'), { recursive: true }).catch(() => [])).toEqual([]);
+    expect(await readdir(path.join(dir, 'devinfo', 'cni')).catch(() => [])).toEqual([]);
     for (const p of pods.splice(0)) {
       await run('ip', ['netns', 'del', p.netns]);
       expect(await netnsNames()).not.toContain(p.netns);
     }
-    expect((await linkNames()).filter((l) => l.startsWith(nic))).toEqual([nic, `${nic}.210`, `${nic}.211`]);
+    expect((await linkNames()).filter((l) => l.startsWith(nic)).sort()).toEqual([
+      nic,
+      `${nic}.210`,
+      `${nic}.211`,
+    ]);
   });
 });
