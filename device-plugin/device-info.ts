@@ -1,5 +1,6 @@
 // Device Information Spec files under --devinfo-dir and CDI specs under --cdi-dir: written
 // atomically (temp + rename), removed for the whole pool on start and stop.
+import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PoolConfig } from './config.js';
@@ -10,9 +11,16 @@ import type { PoolDevice } from './pools.js';
 const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
 async function writeAtomically(file: string, text: string, mode: number): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${String(process.pid)}.tmp`;
-  await writeFile(tmp, text, { mode });
+  const tmp = `${file}.${randomUUID()}.tmp`;
+  try {
+    await writeFile(tmp, text, { mode });
+  } catch (err) {
+    // First write into a directory that does not exist yet (it is created lazily).
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(tmp, text, { mode });
+  }
+  // The umask may have narrowed the mode; the files are meant to be exactly 0444 / 0644.
   await chmod(tmp, mode);
   await rename(tmp, file);
 }

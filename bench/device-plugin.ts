@@ -1,0 +1,189 @@
+// Device plugin on a generated 1,024-VF node (8 PFs × 128 VFs) against the fake kubelet over real
+// gRPC: start → Register, Register → first ListAndWatch, Allocate latency, kubelet restart →
+// Register again, RSS. Baseline: a bare GetDevicePluginOptions round trip on the same socket.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { createMetrics } from '../device-plugin/metrics.js';
+import { createDevicePlugin } from '../device-plugin/plugin.js';
+import type { DevicePlugin } from '../device-plugin/plugin.js';
+import { discoverNode } from '../sriov/discover.js';
+import { generatedNode } from '../sriov/simulated-node-presets.js';
+import type { WrittenNode } from '../sriov/simulated-node.js';
+import { fileVfState } from '../sriov/vf-state.js';
+import { startFakeKubelet } from '../test/fakes/kubelet.js';
+import type { FakeKubelet } from '../test/fakes/kubelet.js';
+import type { Reporter } from './types.js';
+
+const CONFIG = {
+  resourceList: [
+    { resourceName: 'netdev', selectors: [{ drivers: ['iavf'] }] },
+    { resourceName: 'dpdk', selectors: [{ drivers: ['vfio-pci'] }] },
+  ],
+};
+const MAIN = 'intel.com/netdev';
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+const median = (xs: readonly number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
+
+interface Started {
+  kubelet: FakeKubelet;
+  plugin: DevicePlugin;
+  startToRegister: number;
+  registerToList: number;
+}
+
+async function startOnce(dir: string, node: WrittenNode, configFile: string, i: number): Promise<Started> {
+  const kubelet = await startFakeKubelet({ root: path.join(dir, `kubelet-${i}`), podResources: false });
+  const plugin = createDevicePlugin({
+    configFile,
+    resourcePrefix: 'intel.com',
+    discover: () => discoverNode({ sysfsRoot: node.sysfsRoot, vfState: fileVfState(node.linksFile) }),
+    kubeletRoot: kubelet.root,
+    registration: 'legacy',
+    devinfoDir: path.join(dir, `devinfo-${i}`),
+    cdiDir: null,
+    host: { vhostNet: false },
+    log: pino({ level: 'silent' }),
+    metrics: createMetrics(),
+    rescanIntervalMs: 0,
+  });
+  const t0 = performance.now();
+  await plugin.start();
+  const conn = await kubelet.waitForPlugin(MAIN, 30_000);
+  const reg = kubelet.registrations.find((r) => r.request.resourceName === MAIN);
+  if (reg === undefined || conn.firstUpdateAt === null) throw new Error('bench: plugin did not register');
+  return {
+    kubelet,
+    plugin,
+    startToRegister: reg.at - t0,
+    registerToList: conn.firstUpdateAt - reg.at,
+  };
+}
+
+export async function run(report: Reporter): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-bench-'));
+  try {
+    const node = await generatedNode({ pfs: 8, vfs: 128 }).write(path.join(dir, 'node'));
+    const configFile = path.join(dir, 'pcidp', 'config.json');
+    await mkdir(path.dirname(configFile), { recursive: true });
+    await writeFile(configFile, JSON.stringify(CONFIG));
+
+    const startToRegister: number[] = [];
+    const registerToList: number[] = [];
+    const ROUNDS = 7;
+    let kept: Started | null = null;
+    for (let i = 0; i < ROUNDS; i++) {
+      const s = await startOnce(dir, node, configFile, i);
+      startToRegister.push(s.startToRegister);
+      registerToList.push(s.registerToList);
+      if (i < ROUNDS - 1) {
+        await s.plugin.stop();
+        await s.kubelet.stop();
+      } else kept = s;
+    }
+    if (kept === null) throw new Error('unreachable');
+    const { kubelet, plugin } = kept;
+    const devices = kubelet.plugins.get(MAIN)?.latest() ?? [];
+    report({
+      name: 'device-plugin: start → Register (1,024 VFs)',
+      medianMs: median(startToRegister),
+      samples: startToRegister.length,
+      extra: { devicesInPool: devices.length, includesDiscovery: 'yes' },
+    });
+    const l2w = median(registerToList);
+    report({
+      name: 'device-plugin: Register → first ListAndWatch',
+      medianMs: l2w,
+      p99Ms: Math.max(...registerToList),
+      samples: registerToList.length,
+      goal: '≤ 50 ms',
+      goalMet: l2w <= 50,
+    });
+
+    // Allocate: one VF per call through the kubelet's client (gRPC + device-info file write).
+    const ids = devices.map((d) => d.ID);
+    const conn = kubelet.plugins.get(MAIN);
+    if (conn === undefined) throw new Error('bench: no connection');
+    const baseline: number[] = [];
+    const alloc: number[] = [];
+    const N = 1_000;
+    for (let i = 0; i < 50; i++) await kubelet.allocate(MAIN, [ids[i % ids.length] ?? '']);
+    for (let i = 0; i < N; i++) {
+      const b0 = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        conn.client.getDevicePluginOptions({}, (err) => {
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+      baseline.push(performance.now() - b0);
+      const t0 = performance.now();
+      await kubelet.allocate(MAIN, [ids[i % ids.length] ?? '']);
+      alloc.push(performance.now() - t0);
+    }
+    alloc.sort((a, b) => a - b);
+    baseline.sort((a, b) => a - b);
+    const p99 = quantile(alloc, 0.99);
+    report({
+      name: 'device-plugin: Allocate (1 VF, incl. device-info file)',
+      medianMs: quantile(alloc, 0.5),
+      p99Ms: p99,
+      samples: N,
+      goal: 'p99 ≤ 2 ms',
+      goalMet: p99 <= 2,
+      extra: {
+        baselineRoundTripMedianMs: quantile(baseline, 0.5),
+        ratioVsBaseline: quantile(alloc, 0.5) / quantile(baseline, 0.5),
+      },
+    });
+
+    // Kubelet restart → Register again (the issue asks for ≤ 1 s, event-driven).
+    const again: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const before = kubelet.registrations.filter((r) => r.request.resourceName === MAIN).length;
+      const t0 = performance.now();
+      await kubelet.restart();
+      await kubelet.waitFor(
+        () => kubelet.registrations.filter((r) => r.request.resourceName === MAIN).length > before,
+        're-registration',
+        10_000,
+      );
+      const reg = kubelet.registrations.filter((r) => r.request.resourceName === MAIN).at(-1);
+      again.push((reg?.at ?? NaN) - t0);
+    }
+    const againMedian = median(again);
+    report({
+      name: 'device-plugin: kubelet restart → Register again',
+      medianMs: againMedian,
+      p99Ms: Math.max(...again),
+      samples: again.length,
+      goal: '≤ 1000 ms',
+      goalMet: Math.max(...again) <= 1000,
+    });
+
+    globalThis.gc?.();
+    report({
+      name: 'device-plugin: RSS after start + 1,000 Allocates',
+      medianMs: 0,
+      samples: 1,
+      extra: {
+        rssMiB: process.memoryUsage().rss / 2 ** 20,
+        heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
+        note: 'in-process with the fake kubelet',
+      },
+    });
+    await plugin.stop();
+    await kubelet.stop();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
