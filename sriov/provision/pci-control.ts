@@ -104,7 +104,8 @@ async function relink(target: string, linkPath: string): Promise<void> {
  * - count from 0 to N: N VF devices (vendor, device from `sriov_vf_device`, class, NUMA node,
  *   a new IOMMU group, `physfn`/`virtfnN` links) appear unbound, as with autoprobe off;
  * - bind: driver links move; a VF leaving a kernel driver has its `net/` entry set aside and gets
- *   it back when bound to a kernel driver again (the simulated netdev "reappears").
+ *   it back when bound to a kernel driver again (the simulated netdev "reappears"); a VF that
+ *   never had one gets `net/<pf netdev>v<index>` (sysfs only: no such link exists in the kernel).
  * links.json (when present next to the tree) gains/loses the VF table entries.
  */
 export function createSimulatedPciControl(sysfsRoot: string): PciControl {
@@ -215,6 +216,39 @@ export function createSimulatedPciControl(sysfsRoot: string): PciControl {
     await rename(tmp, linksFile);
   }
 
+  // A kernel driver probing a VF that never had a netdev creates one; name it the way the
+  // builder does (`<pf netdev>v<index>`), with a locally administered MAC derived from the address.
+  async function createNetdev(vf: string, dir: string): Promise<void> {
+    const pfDir = path.resolve(dir, await readlink(path.join(dir, 'physfn')));
+    const pfNet = (await readdir(path.join(pfDir, 'net')).catch(() => [] as string[])).sort()[0];
+    let index = -1;
+    for (const e of await readdir(pfDir)) {
+      const m = /^virtfn(\d+)$/.exec(e);
+      if (m !== null && path.basename(await readlink(path.join(pfDir, e))) === vf) index = Number(m[1]);
+    }
+    const name =
+      pfNet === undefined ? `vf${vf.replace(/[:.]/g, '')}`.slice(0, 15) : `${pfNet}v${index}`.slice(0, 15);
+    const rid = routing(vf);
+    const mac = ['02', '4f', (rid >> 8) & 0xff, rid & 0xff, 0, 1]
+      .map((b) => (typeof b === 'number' ? b.toString(16).padStart(2, '0') : b))
+      .join(':');
+    const nd = path.join(dir, 'net', name);
+    await mkdir(nd, { recursive: true });
+    const files: Record<string, string | number> = {
+      address: mac,
+      mtu: 1500,
+      operstate: 'down',
+      carrier: 0,
+      type: 1,
+      speed: -1,
+      ifindex: 10000 + rid,
+      iflink: 10000 + rid,
+      tx_queue_len: 1000,
+    };
+    for (const [k, v] of Object.entries(files)) await writeFile(path.join(nd, k), `${v}\n`);
+    await relink(dir, path.join(nd, 'device'));
+  }
+
   return {
     async writeNumVfs(pf, n) {
       const pfDir = await realDir(pf);
@@ -253,8 +287,12 @@ export function createSimulatedPciControl(sysfsRoot: string): PciControl {
       await mkdir(path.join(drivers, driver), { recursive: true });
       await relink(path.join(drivers, driver), path.join(dir, 'driver'));
       await relink(dir, path.join(drivers, driver, vf));
-      if (!isDpdk(driver) && (await exists(stash))) {
-        await rename(stash, path.join(dir, 'net'));
+      if (!isDpdk(driver)) {
+        if (await exists(stash)) {
+          await rename(stash, path.join(dir, 'net'));
+        } else if (!(await exists(path.join(dir, 'net')))) {
+          await createNetdev(vf, dir);
+        }
         for (const name of await readdir(path.join(dir, 'net'))) {
           await relink(path.join(dir, 'net', name), path.join(sysfsRoot, 'class', 'net', name));
         }

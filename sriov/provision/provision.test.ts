@@ -129,6 +129,18 @@ describe('vf bind', () => {
     expect(await bindVfs(deps, [vf], 'iavf', false)).toEqual([]);
   });
 
+  it('gives a VF created by set-count a netdev when bound to a kernel driver, and none under vfio-pci', async () => {
+    await setVfCount(deps, PF, 0, false);
+    await setVfCount(deps, PF, 2, false);
+    const vf = node.vfAddresses[1]!;
+    expect(await readVf(node.sysfsRoot, vf)).toMatchObject({ driver: null, netdev: null });
+    await bindVfs(deps, [vf], 'iavf', false);
+    const bound = await readVf(node.sysfsRoot, vf);
+    expect(bound).toMatchObject({ driver: 'iavf', netdev: 'ens1f0v1', dpdk: false });
+    await bindVfs(deps, [vf], 'vfio-pci', false);
+    expect(await readVf(node.sysfsRoot, vf)).toMatchObject({ driver: 'vfio-pci', netdev: null, dpdk: true });
+  });
+
   it('refuses a VF in use and a PCI address that is not a VF', async () => {
     await deps.cniState.setOwner(node.vfAddresses[2]!, `/proc/${process.pid}/ns/net`);
     await expect(bindVfs(deps, [node.vfAddresses[2]!], 'vfio-pci', false)).rejects.toThrow(/in use by a pod/);
