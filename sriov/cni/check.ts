@@ -4,10 +4,14 @@ import { CniError, CniErrorCode } from '../../cni/errors.js';
 import type { CniResult } from '../../cni/result.js';
 import type { SriovConfig } from './config.js';
 import type { SriovDeps } from './deps.js';
+import type { CniEnvMap } from './ipam.js';
 import { Phase } from './state.js';
 
 export interface CheckRequest {
   readonly config: SriovConfig;
+  /** stdin and environment as received, for the IPAM CHECK. */
+  readonly stdin: string;
+  readonly env: CniEnvMap;
   readonly mac: string | null;
   readonly containerId: string;
   readonly ifname: string;
@@ -38,6 +42,9 @@ export async function checkVf(deps: SriovDeps, req: CheckRequest): Promise<void>
       `PF ${record.pfNetdev} VF ${record.vfIndex} has MAC ${settings.mac ?? 'unknown'}, expected ${req.mac}`,
     );
   }
+  // The spec wants CHECK passed on to delegates: the IPAM plugin checks its own allocation.
+  const ipamType = req.config.ipam?.type;
+  if (typeof ipamType === 'string') await deps.ipam.check(ipamType, req.stdin, req.env);
   if (record.dpdk) {
     const vf = await deps.locateVf(record.deviceID);
     if (!vf.dpdk)

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCommandRunner } from '../link/command.js';
@@ -295,6 +295,19 @@ describe('CHECK', () => {
     const bad = await bench.call('CHECK', withPrev, { containerId: 'k1', netns: ns.path });
     expect(bad.exitCode).toBe(1);
     expect(parse(bad.stdout).msg).toMatch(/MAC 02:cc:00:00:00:99, expected 02:cc:00:00:00:01/);
+  });
+
+  it('passes CHECK on to IPAM, which notices a lost allocation', async () => {
+    const ns = await bench.newNetns();
+    const conf = netConf({ ipam: hostLocal('10.79.0.0/24') });
+    const add = await bench.call('ADD', conf, { containerId: 'k3', netns: ns.path });
+    expect(add.exitCode, add.stdout).toBe(0);
+    const withPrev = { ...conf, prevResult: parse(add.stdout) };
+    expect((await bench.call('CHECK', withPrev, { containerId: 'k3', netns: ns.path })).exitCode).toBe(0);
+    await rm(path.join(bench.dir, 'ipam', 'sriov-net', '10.79.0.2'));
+    const bad = await bench.call('CHECK', withPrev, { containerId: 'k3', netns: ns.path });
+    expect(bad.exitCode).toBe(1);
+    expect(parse(bad.stdout).msg).toMatch(/host-local/);
   });
 
   it('fails when the PF no longer holds the configured VLAN', async () => {

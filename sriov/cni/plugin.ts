@@ -76,6 +76,8 @@ export function createSriovPlugin(deps: SriovDeps): CniPluginFn {
       ifname: call.ifname,
       netns: call.netns,
       prevResult: call.prevResult,
+      stdin: call.stdin,
+      env: call.env,
     });
   }
 
