@@ -1,6 +1,6 @@
 // The device plugin against the fake kubelet (real gRPC on unix sockets) and simulated nodes
 // (sysfs trees on disk): registration, kubelet restarts, health, reload, Allocate.
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -10,7 +10,11 @@ import { createMetrics } from '../device-plugin/metrics.js';
 import { createDevicePlugin } from '../device-plugin/plugin.js';
 import type { DevicePlugin } from '../device-plugin/plugin.js';
 import { PodResourcesListerClient } from '../proto/gen/podresources/v1/api.js';
-import type { ListPodResourcesResponse } from '../proto/gen/podresources/v1/api.js';
+import type {
+  AllocatableResourcesResponse,
+  GetPodResourcesResponse,
+  ListPodResourcesResponse,
+} from '../proto/gen/podresources/v1/api.js';
 import { discoverNode } from '../sriov/discover.js';
 import { removeVf, setLinkState, simulatedNode } from '../sriov/simulated-node.js';
 import type { WrittenNode } from '../sriov/simulated-node.js';
@@ -179,9 +183,9 @@ describe('registration', () => {
         () =>
           kubelet.registrations.filter((r) => r.request.resourceName === 'intel.com/netdev').length > before,
         `re-registration after restart ${i}`,
-        1_000,
+        5_000,
       );
-      const conn = await kubelet.waitForPlugin('intel.com/netdev', 1_000);
+      const conn = await kubelet.waitForPlugin('intel.com/netdev', 5_000);
       expect(ids(conn.latest())).toEqual(first);
       const res = await kubelet.allocate('intel.com/netdev', ['0000:3b:02.0']);
       expect(res.containerResponses[0]?.envs.PCIDEVICE_INTEL_COM_NETDEV).toBe('0000:3b:02.0');
@@ -202,6 +206,66 @@ describe('registration', () => {
       2_000,
     );
     expect((await stat(sock)).isSocket()).toBe(true);
+  });
+});
+
+describe('registration timing', () => {
+  it('registers once the kubelet comes up after the plugin (no polling: the directory is watched)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-late-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const node = await writeNode(path.join(dir, 'node'));
+    const configFile = path.join(dir, 'config.json');
+    await writeFile(configFile, JSON.stringify(CONFIG));
+    const root = path.join(dir, 'kubelet');
+    const plugin = createDevicePlugin({
+      configFile,
+      resourcePrefix: 'intel.com',
+      discover: () => discoverNode({ sysfsRoot: node.sysfsRoot, vfState: fileVfState(node.linksFile) }),
+      kubeletRoot: root,
+      registration: 'legacy',
+      devinfoDir: path.join(dir, 'devinfo'),
+      cdiDir: path.join(dir, 'cdi'),
+      host: { vhostNet: false },
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      rescanIntervalMs: 0,
+    });
+    await plugin.start();
+    cleanups.push(() => plugin.stop());
+    expect(plugin.status().registered).toBe(false);
+    const kubelet = await startFakeKubelet({ root });
+    cleanups.push(() => kubelet.stop());
+    await kubelet.waitForPlugin('intel.com/netdev');
+    await kubelet.waitForPlugin('example.com/dpdk');
+    await expect.poll(() => plugin.status().registered).toBe(true);
+    // --cdi: a spec per PCI pool, one CDI device per device that needs device nodes.
+    const spec: unknown = JSON.parse(
+      await readFile(path.join(dir, 'cdi', 'sriov-dp-example.com_dpdk.json'), 'utf8'),
+    );
+    expect(spec).toMatchObject({
+      cdiVersion: '0.6.0',
+      kind: 'example.com/net-pci',
+      devices: [
+        { name: '0000:3b:02.3', containerEdits: { deviceNodes: [{ path: '/dev/vfio/vfio' }, {}] } },
+        { name: '0000:af:02.3' },
+      ],
+    });
+    const res = await kubelet.allocate('example.com/dpdk', ['0000:3b:02.3']);
+    expect(res.containerResponses[0]?.cdiDevices).toEqual([{ name: 'example.com/net-pci=0000:3b:02.3' }]);
+    expect(res.containerResponses[0]?.devices).toEqual([]);
+    await plugin.stop();
+    await expect(stat(path.join(dir, 'cdi', 'sriov-dp-example.com_dpdk.json'))).rejects.toThrow();
+    expect(await readdir(path.join(dir, 'devinfo')).catch(() => [])).toEqual([]);
+  });
+
+  it('is registered again by the plugin watcher after a kubelet restart (watcher mode)', async () => {
+    const { kubelet } = await setup({ mode: 'watcher' });
+    await kubelet.waitForPlugin('intel.com/netdev');
+    const count = () =>
+      kubelet.registrations.filter((r) => r.request.resourceName === 'intel.com/netdev').length;
+    await kubelet.restart();
+    await kubelet.waitFor(() => count() === 2, 're-registration');
+    expect((await kubelet.waitForPlugin('intel.com/netdev')).latest()).toHaveLength(6);
   });
 });
 
@@ -460,6 +524,20 @@ describe('Allocate', () => {
           ],
         },
       ]);
+      const one = await new Promise<GetPodResourcesResponse>((resolve, reject) => {
+        client.get({ podName: 'p', podNamespace: 'ns1' }, (err, res) => {
+          if (err) reject(err);
+          else resolve(res);
+        });
+      });
+      expect(one.podResources?.containers[0]?.devices[0]?.deviceIds).toHaveLength(3);
+      const alloc = await new Promise<AllocatableResourcesResponse>((resolve, reject) => {
+        client.getAllocatableResources({}, (err, res) => {
+          if (err) reject(err);
+          else resolve(res);
+        });
+      });
+      expect(alloc.devices.filter((d) => d.resourceName === 'intel.com/netdev')).toHaveLength(6);
     } finally {
       client.close();
     }
