@@ -145,12 +145,15 @@ export function createSimulatedPciControl(sysfsRoot: string): PciControl {
     const stride = Number((await readText(path.join(pfDir, 'sriov_stride'))) ?? 1);
     // Without sriov_offset: VF 0 one slot-range past the PF's slot, as the builder places it.
     const first = Number.isInteger(offset) ? routing(pf) + offset : (routing(pf) & ~7) + 16;
-    const vendor = (await readText(path.join(pfDir, 'vendor'))) ?? '0x0000';
-    const device =
-      (await readText(path.join(pfDir, 'sriov_vf_device'))) ??
-      (await readText(path.join(pfDir, 'device'))) ??
-      '0x0000';
-    const cls = (await readText(path.join(pfDir, 'class'))) ?? '0x020000';
+    // sysfs prints vendor/device/class with 0x, sriov_vf_device without: normalise to bare hex.
+    const hex = (v: string | null, width: number): string =>
+      (v ?? '').replace(/^0x/i, '').toLowerCase().padStart(width, '0');
+    const vendor = hex(await readText(path.join(pfDir, 'vendor')), 4);
+    const device = hex(
+      (await readText(path.join(pfDir, 'sriov_vf_device'))) ?? (await readText(path.join(pfDir, 'device'))),
+      4,
+    );
+    const cls = hex(await readText(path.join(pfDir, 'class')), 6);
     const numa = (await readText(path.join(pfDir, 'numa_node'))) ?? '-1';
     let group = await nextIommuGroup();
     const vfs: { index: number; pci: string }[] = [];
@@ -165,15 +168,16 @@ export function createSimulatedPciControl(sysfsRoot: string): PciControl {
       const [domain, bus] = pci.split(':');
       const dir = path.join(sysfsRoot, 'devices', `pci${domain ?? '0000'}:${bus ?? '00'}`, pci);
       await mkdir(dir, { recursive: true });
+      const up = (v: string, w: number): string => v.toUpperCase().padStart(w, '0');
       const files: Record<string, string> = {
-        vendor,
-        device,
-        subsystem_vendor: vendor,
+        vendor: `0x${vendor}`,
+        device: `0x${device}`,
+        subsystem_vendor: `0x${vendor}`,
         subsystem_device: '0x0000',
-        class: cls,
+        class: `0x${cls}`,
         numa_node: numa,
         driver_override: '(null)',
-        modalias: `pci:v0000${vendor.slice(2).toUpperCase()}d0000${device.slice(2).toUpperCase()}sv0000${vendor.slice(2).toUpperCase()}sd00000000bc${cls.slice(2, 4).toUpperCase()}sc${cls.slice(4, 6).toUpperCase()}i${cls.slice(6, 8).toUpperCase()}`,
+        modalias: `pci:v${up(vendor, 8)}d${up(device, 8)}sv${up(vendor, 8)}sd00000000bc${up(cls.slice(0, 2), 2)}sc${up(cls.slice(2, 4), 2)}i${up(cls.slice(4, 6), 2)}`,
       };
       for (const [k, v] of Object.entries(files)) await writeFile(path.join(dir, k), `${v}\n`);
       await relink(dir, deviceDir(sysfsRoot, pci));

@@ -67,6 +67,10 @@ describe('vf set-count', () => {
     expect(pf.numVfs).toBe(2);
     expect(pf.vfs.map((v) => v.pciAddress)).toEqual(node.vfAddresses.slice(0, 2));
     expect(pf.vfs.map((v) => v.driver)).toEqual([null, null]);
+    const vfDir = path.join(node.sysfsRoot, 'bus/pci/devices', node.vfAddresses[0]!);
+    expect(await readFile(path.join(vfDir, 'modalias'), 'utf8')).toBe(
+      'pci:v00008086d0000154Csv00008086sd00000000bc02sc00i00\n',
+    );
     // Discovery reads the new VFs like any other.
     expect(await readVf(node.sysfsRoot, node.vfAddresses[1]!)).toMatchObject({
       index: 1,
