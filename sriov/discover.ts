@@ -65,9 +65,20 @@ export async function discoverNode(options: DiscoverOptions): Promise<NodeModel>
   });
   const rdmaByPci = scanClassDevices(fs, 'infiniband');
   const pause = yieldEvery(128);
+  // A VF's routing ID is its PF's plus a positive offset, so in address order every PF comes
+  // before its VFs: by the time a VF is reached, its PF's virtfnN links have named it.
+  addresses.sort();
+  const knownVfs = new Set<string>();
   for (const address of addresses) {
-    const raw = readPciDevice(fs, address, { all: options.all === true, rdmaByPci });
-    if (raw !== null) raws.set(address, raw);
+    const raw = readPciDevice(fs, address, {
+      all: options.all === true,
+      rdmaByPci,
+      knownVf: knownVfs.has(address),
+    });
+    if (raw !== null) {
+      raws.set(address, raw);
+      for (const v of raw.sriov?.virtfns ?? []) knownVfs.add(v.pciAddress);
+    }
     await pause();
   }
 

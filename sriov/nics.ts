@@ -9,7 +9,7 @@ import type { IpLink } from './vf-state.js';
 
 export interface NetdevEntry {
   readonly name: string;
-  /** `<root>/class/net/<name>`: reads through it follow the kernel's link. */
+  /** The netdev's folder: where `<root>/class/net/<name>` points. */
   readonly dir: string;
   /** Nearest PCI device above the netdev (`…/0000:00:03.0/virtio2/net/eth0` → 0000:00:03.0). */
   readonly pciAddress: string | null;
@@ -30,9 +30,11 @@ export function scanClassNet(fs: SysfsReader): Map<string, NetdevEntry> {
     const netAt = segments.lastIndexOf('net');
     const above = netAt > 0 ? segments.slice(0, netAt) : segments;
     const pciAddress = [...above].reverse().find((s) => BDF_PATTERN.test(s)) ?? null;
+    // Reads go to the link's target directly (one symlink resolution per netdev, not per file).
+    const dir = target === null ? file : path.resolve(classNet, target);
     out.set(name, {
       name,
-      dir: file,
+      dir,
       pciAddress,
       virtual: segments.includes('virtual') || pciAddress === null,
     });
@@ -42,12 +44,12 @@ export function scanClassNet(fs: SysfsReader): Map<string, NetdevEntry> {
 
 /** Kernel operstate string, null if unreadable. */
 export function readOperstate(fs: SysfsReader, entry: Pick<NetdevEntry, 'dir'>): string | null {
-  return fs.text(path.join(entry.dir, 'operstate'));
+  return fs.text(`${entry.dir}/operstate`);
 }
 
 /** `carrier`; the kernel refuses to read it (EINVAL) on an admin-down link, which is "unknown". */
 export function readCarrier(fs: SysfsReader, entry: Pick<NetdevEntry, 'dir'>): boolean | null {
-  const raw = fs.text(path.join(entry.dir, 'carrier'));
+  const raw = fs.text(`${entry.dir}/carrier`);
   if (raw === '1') return true;
   if (raw === '0') return false;
   if (raw !== null)

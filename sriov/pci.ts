@@ -75,26 +75,32 @@ export function isNetworkClass(classCode: string | null): boolean {
 export interface ReadPciOptions {
   /** Also SR-IOV PFs (and their VFs) that are not network devices. */
   readonly all: boolean;
+  /** A PF read earlier lists this device in its virtfnN links: take the VF fast path. */
+  readonly knownVf?: boolean;
   /** RDMA devices by PCI address from class/infiniband; undefined: look in the device folder. */
   readonly rdmaByPci?: ReadonlyMap<string, readonly string[]>;
 }
 
 /**
  * Reads one device, or returns null when it is not of interest (or unreadable: then with a
- * warning). A VF (it has `physfn`) takes a fast path of fixed reads, since large nodes are
- * mostly VFs; other devices are listed once and only the files that exist are read.
+ * warning). A VF its PF already named (`knownVf`) takes a fast path of fixed reads, since large
+ * nodes are mostly VFs; other devices are listed once and only the files that exist are read.
  */
 export function readPciDevice(
   fs: SysfsReader,
   pciAddress: string,
   options: ReadPciOptions,
 ): RawPciDevice | null {
-  const dir = fs.path('bus', 'pci', 'devices', pciAddress);
-  const at = (name: string) => path.join(dir, name);
+  const busPath = `${fs.root}/bus/pci/devices/${pciAddress}`;
+  // Follow the bus link once: every later open then walks a plain path instead of re-resolving
+  // the symlink, which is most of the cost of a sysfs read.
+  const target = fs.link(busPath);
+  const dir = target === null ? busPath : path.resolve(path.dirname(busPath), target);
+  const at = (name: string) => `${dir}/${name}`;
   let entries: ReadonlySet<string> | null = null;
   const listing = (): ReadonlySet<string> | null => {
     if (entries === null) {
-      const list = fs.expectDir(dir, 'PCI device');
+      const list = fs.expectDir(busPath, 'PCI device');
       entries = list === null ? null : new Set(list);
     }
     return entries;
@@ -115,13 +121,14 @@ export function readPciDevice(
   const network = isNetworkClass(ids.classCode ?? null);
   if (!network && !options.all) return null;
 
-  const isVf = fs.link(at('physfn')) !== null;
-  const e = isVf ? null : listing();
-  if (!isVf && e === null) return null;
+  const fast = options.knownVf === true;
+  const e = fast ? null : listing();
+  if (!fast && e === null) return null;
+  const isVf = fast || e?.has('physfn') === true;
   if (!network && !isVf && e?.has('sriov_totalvfs') !== true) return null;
   const has = (name: string) => e?.has(name) ?? false;
 
-  const driver = isVf
+  const driver = fast
     ? basenameOf(fs.link(at('driver')))
     : has('driver')
       ? basenameOf(fs.expectLink(at('driver')))
@@ -129,7 +136,7 @@ export function readPciDevice(
 
   let iommuGroup: number | null = null;
   let iommuNoiommu = false;
-  const groupTarget = isVf
+  const groupTarget = fast
     ? fs.link(at('iommu_group'))
     : has('iommu_group')
       ? fs.expectLink(at('iommu_group'))
@@ -178,7 +185,7 @@ export function readPciDevice(
     device: ids.device ?? null,
     classCode: ids.classCode ?? null,
     driver,
-    numaNode: isVf || has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
+    numaNode: fast || has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
     iommuGroup,
     iommuNoiommu,
     // ACPI names onboard functions only; VFs never have an acpi_index.
@@ -186,7 +193,7 @@ export function readPciDevice(
     uioDevice: uio?.sort()[0] ?? null,
     rdmaDevices: options.rdmaByPci
       ? (options.rdmaByPci.get(pciAddress) ?? [])
-      : isVf || has('infiniband')
+      : fast || has('infiniband')
         ? (fs.dir(at('infiniband'))?.sort() ?? [])
         : [],
     sriov,
