@@ -111,7 +111,9 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
       await new Promise<void>((resolve) => {
         deps.on('SIGHUP', () => {
           log.info('SIGHUP: reloading config and rediscovering');
-          void plugin.reload();
+          plugin.reload().catch((err: unknown) => {
+            log.error({ err }, 'reload after SIGHUP failed');
+          });
         });
         deps.on('SIGTERM', resolve);
         deps.on('SIGINT', resolve);

@@ -131,6 +131,13 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     return run;
   }
 
+  // Event-driven work: failures are logged here, once, and the next event or rescan retries.
+  function background(what: string, fn: () => Promise<unknown>): void {
+    serial(fn).catch((err: unknown) => {
+      log.error({ err }, `${what} failed`);
+    });
+  }
+
   function nicPciAddress(d: PoolDevice): string | null {
     if (d.kind !== 'nic' || model === null) return null;
     const nics = model.nics;
@@ -244,7 +251,7 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
       stops.push(
         timers.setTimeout(() => {
           retryPending = false;
-          void serial(reconcileKubelet);
+          background('kubelet reconcile', reconcileKubelet);
         }, 1_000),
       );
     }
@@ -287,17 +294,31 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
       // A bad config at start is fatal: there is no previous config to keep serving.
       config = await loadConfig(deps.configFile, deps.resourcePrefix);
       await serial(rebuild);
-      stops.push(watchDirectory(socketDir, () => void serial(reconcileKubelet)));
+      stops.push(
+        watchDirectory(socketDir, () => {
+          background('kubelet reconcile', reconcileKubelet);
+        }),
+      );
+      // The kubelet may have come up between the first reconcile and the watch.
+      background('kubelet reconcile', reconcileKubelet);
       // Watch the directory, not the file: editors and ConfigMap updates replace the file
       // (rename / `..data` symlink swap), which a file watch would miss.
-      const onConfigEvent = debounced(() => void serial(reloadNow), 50);
+      const onConfigEvent = debounced(() => {
+        background('config reload', reloadNow);
+      }, 50);
       stops.push(watchDirectory(path.dirname(deps.configFile), onConfigEvent));
       if (deps.linkEvents !== undefined) {
-        const onLink = debounced(() => void serial(rebuild), 100);
+        const onLink = debounced(() => {
+          background('rediscovery', rebuild);
+        }, 100);
         stops.push(deps.linkEvents(onLink));
       }
       if (deps.rescanIntervalMs > 0) {
-        stops.push(timers.setInterval(() => void serial(rebuild), deps.rescanIntervalMs));
+        stops.push(
+          timers.setInterval(() => {
+            background('rediscovery', rebuild);
+          }, deps.rescanIntervalMs),
+        );
       }
     },
     reload: () => serial(reloadNow),
