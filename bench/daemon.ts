@@ -27,16 +27,28 @@ function root(): string {
   return dir;
 }
 
-/** The built CLI when the bench runs from dist/, else the TypeScript entry through tsx. */
+/** argv of our executable: the built JavaScript when present (what a node runs), else tsx. */
 function entry(name: 'netplumb' | 'netplumb-cni'): string[] {
-  const here = fileURLToPath(import.meta.url);
   const r = root();
-  if (here.endsWith('.js')) return [path.join(r, 'dist', 'bin', `${name}.js`)];
+  const built = path.join(r, 'dist', 'bin', `${name}.js`);
+  if (existsSync(built)) return [built];
   return [
     '--import',
     path.join(r, 'node_modules', 'tsx', 'dist', 'loader.mjs'),
     path.join(r, 'bin', `${name}.ts`),
   ];
+}
+
+/** Thin mode as a host runs it: the single-executable build when present, else node + the entry. */
+function thinCommand(): { file: string; args: string[]; label: string } {
+  const sea = path.join(root(), 'dist', 'sea', 'netplumb-cni');
+  if (existsSync(sea)) return { file: sea, args: [], label: 'SEA executable' };
+  const args = entry('netplumb-cni');
+  return {
+    file: process.execPath,
+    args,
+    label: args[0]?.endsWith('.js') === true ? 'node dist/' : 'node + tsx',
+  };
 }
 
 interface Exec {
@@ -187,10 +199,11 @@ export async function run(report: Reporter): Promise<void> {
       }
       return performance.now() - t0;
     };
+    const thin = thinCommand();
     const viaThin = async (i: number, k: number): Promise<number> => {
       const t0 = performance.now();
       for (const cmd of ['ADD', 'DEL']) {
-        const r = await exec(process.execPath, entry('netplumb-cni'), env(cmd, i, k), thinConf);
+        const r = await exec(thin.file, thin.args, env(cmd, i, k), thinConf);
         if (r.code !== 0) throw new Error(`thin ${cmd}: ${r.stdout}`);
       }
       return performance.now() - t0;
@@ -237,7 +250,10 @@ export async function run(report: Reporter): Promise<void> {
           medianMs: p50(xs),
           p99Ms: pct(xs, 99),
           samples: xs.length,
-          extra: { vsDirect: `${(p50(xs) / p50(b)).toFixed(2)}x` },
+          extra: {
+            vsDirect: `${(p50(xs) / p50(b)).toFixed(2)}x`,
+            ...(name.startsWith('thin') ? { thin: thin.label } : {}),
+          },
         });
       }
     }
