@@ -515,6 +515,33 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
     expect(await linkNames(e.ns)).toEqual([]);
   });
 
+  it('moves the default route to the attachment that asks for it (default-route)', async () => {
+    const clusterFile = path.join(e.dir, 'cluster-with-route.conflist');
+    const cluster = macvlan(undefined, '10.90.0.0/24');
+    cluster.ipam = { ...cluster.ipam, routes: [{ dst: '0.0.0.0/0' }] } as typeof cluster.ipam;
+    await writeFile(
+      clusterFile,
+      JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [cluster] }),
+    );
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: {
+        'k8s.v1.cni.cncf.io/networks': '[{"name": "macvlan-conf", "default-route": ["10.91.0.254"]}]',
+      },
+    });
+    const conf = { ...e.conf, clusterNetwork: clusterFile };
+    const r = ok(await call('ADD', 'c16', { conf })) as { routes?: { dst: string }[] };
+    const { stdout } = await run('ip', ['-n', e.ns, '-4', 'route', 'show', 'default']);
+    expect(stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^default via 10\.91\.0\.254 dev net1\b/),
+    ]);
+    expect((r.routes ?? []).filter((x) => x.dst === '0.0.0.0/0')).toEqual([]);
+    expect(statusOf()[1]).toMatchObject({ interface: 'net1', gateway: ['10.91.0.254'] });
+    ok(await call('DEL', 'c16', { conf }));
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+
   it('honours v1.multus-cni.io/default-network as the cluster network', async () => {
     e.api.addNad('kube-system', 'alt-default', macvlan(undefined, '10.93.0.0/24'));
     e.api.addPod({

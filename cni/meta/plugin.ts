@@ -11,7 +11,7 @@ import type { CniArg } from '../env.js';
 import type { PluginRunner } from '../exec.js';
 import type { JsonObject } from '../json.js';
 import { parseNetworkConfig, pluginType } from '../network-config.js';
-import { decodeResult } from '../result.js';
+import { EMPTY_RESULT, decodeResult, ipFamily } from '../result.js';
 import type { CniResult } from '../result.js';
 import { createPlugin } from '../skel.js';
 import type { AddCall, CallBase, CheckCall, CniPluginFn, DelCall, GcCall } from '../skel.js';
@@ -37,6 +37,8 @@ import {
 import { assignDevices, deviceNetdev, deviceQueues, fetchPodDevices, injectDevice } from './devices.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
 import type { Clock, KubeClient, PodInfo } from './kube.js';
+import { createIproute2PodRoutes, moveDefaultRoute } from './default-route.js';
+import type { PodRoutes } from './default-route.js';
 import { loadNad, resolveNetworkReference } from './nad.js';
 import type { ResolvedNetwork } from './nad.js';
 import { formatNetworkStatus, networkStatuses, writeNetworkStatus } from './network-status.js';
@@ -54,6 +56,8 @@ export interface MetaPluginDeps {
   podResourcesFor(socketPath: string): PodResourcesClient;
   /** Runs delegate plugins for this config (binDir, then CNI_PATH). */
   runnerFor(conf: MetaConf): PluginRunner;
+  /** Default-route changes in the pod netns (annotation `default-route`); iproute2 when absent. */
+  readonly routes?: PodRoutes;
 }
 
 export const META_SUPPORTED_VERSIONS: readonly string[] = SPEC_VERSIONS;
@@ -96,6 +100,7 @@ function delegateArgs(pod: PodArgs, incoming: readonly CniArg[]): CniArg[] {
 }
 
 export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
+  const routes = deps.routes ?? createIproute2PodRoutes();
   async function waitReady(conf: MetaConf): Promise<void> {
     const file = conf.readinessIndicatorFile;
     if (file === undefined) return;
@@ -407,12 +412,27 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
       }
     }
 
+    let results = done.map((att) => decodeResult(att.result, listOf(att).cniVersion));
+    const gateways = plans.flatMap((p, i) => (p.selection?.defaultRoute ?? []).map((gw) => ({ i, gw })));
+    for (const { i, gw } of gateways) {
+      const att = done[i];
+      if (att === undefined) continue;
+      const family = ipFamily(gw);
+      try {
+        await routes.replaceDefault(call.netns, family, att.ifname, gw);
+      } catch (err) {
+        return rollback(undefined, CniError.from(err, `default-route of network "${att.name}"`));
+      }
+      results = moveDefaultRoute(results, i, family, gw);
+    }
+
     if (kube !== undefined && pod !== undefined) {
       const statuses = [];
-      for (const att of done) {
+      for (const [i, att] of done.entries()) {
         const info = att.devinfoFile === undefined ? undefined : await readDeviceInfo(att.devinfoFile);
-        const r = decodeResult(att.result, listOf(att).cniVersion);
-        statuses.push(...networkStatuses(att.name, att.ifname, r, att.isDefault, info));
+        statuses.push(
+          ...networkStatuses(att.name, att.ifname, results[i] ?? EMPTY_RESULT, att.isDefault, info),
+        );
       }
       try {
         await writeNetworkStatus(
@@ -427,10 +447,14 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
         );
       }
     }
-    const master = done.find((a) => a.isDefault) ?? done[0];
-    if (master?.result === undefined)
+    const masterIndex = Math.max(
+      0,
+      done.findIndex((a) => a.isDefault),
+    );
+    const masterResult = results[masterIndex];
+    if (masterResult === undefined)
       throw new CniError(CniErrorCode.Internal, 'no result from the cluster network');
-    return decodeResult(master.result, listOf(master).cniVersion);
+    return masterResult;
   }
 
   async function loadCache(conf: MetaConf, containerId: string, log: Logger): Promise<MetaCache | undefined> {
