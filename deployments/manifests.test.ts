@@ -142,22 +142,27 @@ describe('deployments/ (kustomize base)', () => {
     }
   });
 
-  it('runs netplumb subcommands that the CLI registers', () => {
-    const help = execFileSync(process.execPath, [...nodeArgsFor('bin/netplumb.ts'), '--help'], {
-      encoding: 'utf8',
-    });
-    const registered = new Set([...help.matchAll(/^\s{2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]));
+  it('runs netplumb subcommands that the CLI registers, with flags they accept', () => {
+    const help = (args: string[]): string =>
+      execFileSync(process.execPath, [...nodeArgsFor('bin/netplumb.ts'), ...args, '--help'], {
+        encoding: 'utf8',
+      });
+    const registered = new Set([...help([]).matchAll(/^\s{2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]));
     for (const ds of of(base, 'DaemonSet')) {
       for (const c of [
         ...(ds.spec.template.spec.initContainers ?? []),
         ...ds.spec.template.spec.containers,
       ]) {
-        expect(registered, `${ds.metadata.name}/${c.name}: \`netplumb ${c.args?.[0]}\``).toContain(
-          c.args?.[0],
-        );
+        const [sub = '', ...flags] = c.args ?? [];
+        expect(registered, `${ds.metadata.name}/${c.name}: \`netplumb ${sub}\``).toContain(sub);
+        const accepted = help([sub]);
+        for (const f of flags) {
+          const flag = f.split('=')[0]!;
+          expect(accepted, `${ds.metadata.name}/${c.name}: netplumb ${sub} ${flag}`).toContain(`${flag} `);
+        }
       }
     }
-  });
+  }, 180_000);
 
   it('ships a device-plugin ConfigMap in SRIOV-DP format', () => {
     const cm = of(base, 'ConfigMap').find((c) => c.metadata.name === 'netplumb-device-plugin-config');
