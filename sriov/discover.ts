@@ -14,7 +14,7 @@ import type {
   Vf,
   VfSettings,
 } from './model.js';
-import { readCarrier, readLinkType, readNic, readOperstate, scanClassNet } from './nics.js';
+import { readLinkState, readLinkType, readNic, scanClassNet } from './nics.js';
 import type { NetdevEntry } from './nics.js';
 import { BDF_PATTERN, basenameOf, isNetworkClass, readPciDevice } from './pci.js';
 import type { RawPciDevice } from './pci.js';
@@ -117,7 +117,7 @@ function assemble(
     }
   }
 
-  const common = (raw: RawPciDevice, inheritedLinkType: string | null): PciDevice => {
+  const common = (raw: RawPciDevice, inheritedLinkType: string | null, inheritedNuma = -1): PciDevice => {
     let names = netdevsByPci.get(raw.pciAddress) ?? raw.netDirEntries ?? [];
     names = [...names].sort();
     const first = names[0] ?? null;
@@ -133,7 +133,7 @@ function assemble(
       device: raw.device,
       classCode: raw.classCode,
       driver: raw.driver,
-      numaNode: raw.numaNode,
+      numaNode: raw.numaNode ?? inheritedNuma,
       iommuGroup: raw.iommuGroup,
       iommuNoiommu: raw.iommuNoiommu,
       netdevs: names,
@@ -142,8 +142,7 @@ function assemble(
       rdmaDevices: raw.rdmaDevices,
       acpiIndex: raw.acpiIndex,
       linkType,
-      operstate: entry ? readOperstate(fs, entry) : null,
-      carrier: entry ? readCarrier(fs, entry) : null,
+      ...(entry ? readLinkState(fs, entry) : { operstate: null, carrier: null }),
     };
   };
 
@@ -169,7 +168,7 @@ function assemble(
     for (const link of raw.sriov.virtfns) {
       const vfRaw = raws.get(link.pciAddress);
       if (vfRaw === undefined) continue;
-      const vfBase = common(vfRaw, base.linkType);
+      const vfBase = common(vfRaw, base.linkType, base.numaNode);
       for (const n of vfBase.netdevs) vfNetdevs.add(n);
       const vf: Vf = {
         kind: 'vf',
@@ -297,7 +296,7 @@ export async function readVf(
     device: raw.device,
     classCode: raw.classCode,
     driver: raw.driver,
-    numaNode: raw.numaNode,
+    numaNode: raw.numaNode ?? -1,
     iommuGroup: raw.iommuGroup,
     iommuNoiommu: raw.iommuNoiommu,
     netdevs: netNames,
@@ -306,8 +305,7 @@ export async function readVf(
     rdmaDevices: raw.rdmaDevices,
     acpiIndex: raw.acpiIndex,
     linkType: (first === null ? undefined : table?.links.get(first)?.linkType) ?? pfLinkType,
-    operstate: entry ? readOperstate(fs, entry) : null,
-    carrier: entry ? readCarrier(fs, entry) : null,
+    ...(entry ? readLinkState(fs, entry) : { operstate: null, carrier: null }),
     index,
     pfPciAddress: pfAddress,
     pfNetdev,

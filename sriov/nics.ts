@@ -47,6 +47,15 @@ export function readOperstate(fs: SysfsReader, entry: Pick<NetdevEntry, 'dir'>):
   return fs.text(`${entry.dir}/operstate`);
 }
 
+/** Link state as the model carries it; operstate "up" implies carrier, so that read is skipped. */
+export function readLinkState(
+  fs: SysfsReader,
+  entry: Pick<NetdevEntry, 'dir'>,
+): { operstate: string | null; carrier: boolean | null } {
+  const operstate = readOperstate(fs, entry);
+  return { operstate, carrier: operstate === 'up' ? true : readCarrier(fs, entry) };
+}
+
 /** `carrier`; the kernel refuses to read it (EINVAL) on an admin-down link, which is "unknown". */
 export function readCarrier(fs: SysfsReader, entry: Pick<NetdevEntry, 'dir'>): boolean | null {
   const raw = fs.text(`${entry.dir}/carrier`);

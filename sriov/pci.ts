@@ -45,7 +45,8 @@ export interface RawPciDevice {
   readonly device: string | null;
   readonly classCode: string | null;
   readonly driver: string | null;
-  readonly numaNode: number;
+  /** null on the VF fast path: a VF sits on its PF's bus, so the kernel gives it the PF's node. */
+  readonly numaNode: number | null;
   readonly iommuGroup: number | null;
   readonly iommuNoiommu: boolean;
   readonly acpiIndex: string | null;
@@ -185,7 +186,7 @@ export function readPciDevice(
     device: ids.device ?? null,
     classCode: ids.classCode ?? null,
     driver,
-    numaNode: fast || has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
+    numaNode: fast ? null : has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
     iommuGroup,
     iommuNoiommu,
     // ACPI names onboard functions only; VFs never have an acpi_index.
