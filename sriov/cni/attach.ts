@@ -13,7 +13,7 @@ import type { SriovConfig } from './config.js';
 import type { SriovDeps, VfLocation } from './deps.js';
 import { NotAVfError } from './deps.js';
 import type { CniEnvMap } from './ipam.js';
-import { acquireLock } from './lock.js';
+import { acquireLock } from '../link/lock.js';
 import { releaseAttachment, setMacWithRetry } from './release.js';
 import { Phase } from './state.js';
 import type { Attachment } from './state.js';

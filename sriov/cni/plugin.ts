@@ -10,7 +10,7 @@ import { addVf, ipamEnvFor, recoverVf } from './attach.js';
 import { checkVf } from './check.js';
 import { parseSriovConfig, resolveMac, SriovConfigError } from './config.js';
 import type { SriovDeps } from './deps.js';
-import { acquireLock } from './lock.js';
+import { acquireLock } from '../link/lock.js';
 import { releaseAttachment } from './release.js';
 import { StateError } from './state.js';
 

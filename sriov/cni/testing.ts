@@ -92,7 +92,7 @@ export async function createBench(prefix = 'np-sc'): Promise<Bench> {
     veths,
     stateDir,
     recorderDir,
-    recorder: createVfSettingsRecorder({ dir: recorderDir }),
+    recorder: createVfSettingsRecorder({ dir: recorderDir, linksFile: node.linksFile }),
     links: createIproute2LinkOps(),
     deps,
     plugin,

@@ -1,6 +1,7 @@
 // Builds the plugin's production ports from explicit settings, so the executable and the daemon
 // (running the plugin in-process) wire it the same way. Reads nothing from the environment itself.
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import { createExecRunner } from '../../cni/exec.js';
@@ -12,7 +13,7 @@ import { createVfSettingsRecorder } from '../link/vf-settings-recorder.js';
 import type { SriovDeps, SriovLogOptions } from './deps.js';
 import { createIpam } from './ipam.js';
 import { createSysfsLocateVf } from './locate.js';
-import { systemClock } from './lock.js';
+import { systemClock } from '../link/lock.js';
 import { createStateStore, DEFAULT_STATE_DIR } from './state.js';
 
 export interface SriovWiring {
@@ -38,6 +39,12 @@ const LEVELS: Readonly<Record<string, string>> = {
   debug: 'debug',
 };
 
+/** A simulated node keeps `links.json` next to its `sys/`: the recorder mirrors VF settings there. */
+export function simulatedLinksFile(sysfsRoot: string): { linksFile?: string } {
+  const file = path.join(path.dirname(sysfsRoot), 'links.json');
+  return existsSync(file) ? { linksFile: file } : {};
+}
+
 export function createSriovDeps(w: SriovWiring): SriovDeps {
   const loggers = new Map<string, Logger>();
   const logger = (o: SriovLogOptions): Logger => {
@@ -59,7 +66,7 @@ export function createSriovDeps(w: SriovWiring): SriovDeps {
     pf:
       w.pfRecorderDir === undefined
         ? createIproute2VfSettings()
-        : createVfSettingsRecorder({ dir: w.pfRecorderDir }),
+        : createVfSettingsRecorder({ dir: w.pfRecorderDir, ...simulatedLinksFile(w.sysfsRoot) }),
     state: createStateStore(w.stateDir ?? DEFAULT_STATE_DIR),
     locateVf: createSysfsLocateVf(w.sysfsRoot),
     ipam: createIpam(w.ipamRunner ?? createExecRunner({ binDirs: [] })),

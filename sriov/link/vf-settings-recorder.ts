@@ -8,9 +8,18 @@
 // `vf 3 trust`) makes that call fail (and not be recorded), to drive rollback paths.
 import { appendFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { z } from 'zod';
 import type { VfSettings } from '../model.js';
 import { LinkError, LinkErrorCode } from './link-ops.js';
-import { applyVfChange, DEFAULT_VF_SETTINGS, parseVfChangeArgs, vfChangeArgs } from './vf-settings.js';
+import { acquireLock } from './lock.js';
+import {
+  applyVfChange,
+  DEFAULT_VF_SETTINGS,
+  parseVfChangeArgs,
+  pfLinkJson,
+  vfChangeArgs,
+  vfSettingsFromIpJson,
+} from './vf-settings.js';
 import type { PfVfSettings, VfChange } from './vf-settings.js';
 
 export interface RecordedCall {
@@ -35,6 +44,12 @@ export interface RecorderOptions {
   readonly dir?: string;
   /** Settings of a VF never seen before. */
   readonly initial?: VfSettings;
+  /**
+   * A simulated node's links.json (`ip -json link show` output): VFs never seen before start from
+   * its `vfinfo_list`, and every change is written back there (under a lock), so discovery and
+   * `netplumb inspect` show what the CNI plugin and `netplumb vf` set.
+   */
+  readonly linksFile?: string;
 }
 
 function checkPfName(pf: string): void {
@@ -52,12 +67,18 @@ export function createVfSettingsRecorder(options: RecorderOptions = {}): VfSetti
 
   const stateFile = (d: string, pf: string, vf: number): string => path.join(d, `${pf}.vf${vf}.json`);
 
+  async function fromLinksFile(pf: string, vf: number): Promise<VfSettings> {
+    if (options.linksFile === undefined) return initial;
+    const entry = await readLinksEntry(options.linksFile, pf, vf);
+    return entry === null ? initial : vfSettingsFromIpJson(entry);
+  }
+
   async function load(pf: string, vf: number): Promise<VfSettings> {
-    if (dir === undefined) return memState.get(`${pf}/${vf}`) ?? initial;
+    if (dir === undefined) return memState.get(`${pf}/${vf}`) ?? (await fromLinksFile(pf, vf));
     try {
       return JSON.parse(await readFile(stateFile(dir, pf, vf), 'utf8')) as VfSettings;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return initial;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fromLinksFile(pf, vf);
       throw error;
     }
   }
@@ -99,7 +120,9 @@ export function createVfSettingsRecorder(options: RecorderOptions = {}): VfSetti
           `ip link set dev ${pf} ${line}: injected failure (recorder)`,
         );
       }
-      await store(pf, vf, applyVfChange(await load(pf, vf), change));
+      const next = applyVfChange(await load(pf, vf), change);
+      await store(pf, vf, next);
+      if (options.linksFile !== undefined) await writeLinksEntry(options.linksFile, pf, vf, next);
       if (dir === undefined) {
         memCalls.push({ pf, vf, change, line });
       } else {
@@ -142,4 +165,49 @@ export function createVfSettingsRecorder(options: RecorderOptions = {}): VfSetti
       await writeFile(path.join(dir, `${pf}.fail`), linePrefix ?? '');
     },
   };
+}
+
+type VfInfoEntry = NonNullable<z.infer<typeof pfLinkJson>[number]['vfinfo_list']>[number];
+
+async function readLinksEntry(linksFile: string, pf: string, vf: number): Promise<VfInfoEntry | null> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(linksFile, 'utf8'));
+  } catch {
+    return null;
+  }
+  const parsed = pfLinkJson.safeParse(raw);
+  if (!parsed.success) return null;
+  return parsed.data.find((l) => l.ifname === pf)?.vfinfo_list?.find((e) => e.vf === vf) ?? null;
+}
+
+// Writes one VF's settings into links.json the way iproute2 prints them (zero VLAN/QoS left out,
+// protocol only when not 802.1Q). Read-modify-write under a lock: parallel plugins share the file.
+async function writeLinksEntry(linksFile: string, pf: string, vf: number, s: VfSettings): Promise<void> {
+  const lock = await acquireLock(path.dirname(linksFile), `${path.basename(linksFile)}.vfinfo`);
+  try {
+    const links = JSON.parse(await readFile(linksFile, 'utf8')) as Record<string, unknown>[];
+    const link = links.find((l) => l.ifname === pf);
+    if (link === undefined) return;
+    const list = Array.isArray(link.vfinfo_list) ? (link.vfinfo_list as Record<string, unknown>[]) : [];
+    const entry = list.find((e) => e.vf === vf);
+    if (entry === undefined) return;
+    const vlan: Record<string, unknown> = {};
+    if ((s.vlan ?? 0) !== 0) vlan.vlan = s.vlan;
+    if ((s.qos ?? 0) !== 0) vlan.qos = s.qos;
+    if (s.vlanProto !== null && s.vlanProto !== '802.1Q') vlan.protocol = s.vlanProto;
+    delete entry.vlan;
+    delete entry.qos;
+    entry.vlan_list = [vlan];
+    if (s.mac !== null) entry.address = s.mac;
+    entry.rate = { max_tx: s.maxTxRate ?? 0, min_tx: s.minTxRate ?? 0 };
+    if (s.spoofchk !== null) entry.spoofchk = s.spoofchk;
+    if (s.trust !== null) entry.trust = s.trust;
+    if (s.linkState !== null) entry.link_state = s.linkState;
+    const tmp = `${linksFile}.${process.pid}.vfinfo.tmp`;
+    await writeFile(tmp, `${JSON.stringify(links, null, 1)}\n`);
+    await rename(tmp, linksFile);
+  } finally {
+    await lock.release();
+  }
 }

@@ -9,6 +9,9 @@ import { describeVfSettingsContract } from './vf-settings.contract.js';
 import { parseVfChangeArgs, vfChangeArgs, vfSettingsFromIpJson, VlanProto } from './vf-settings.js';
 import type { VfChange } from './vf-settings.js';
 import type { CommandRunner } from './command.js';
+import { readVf } from '../discover.js';
+import { simulatedNode } from '../simulated-node.js';
+import { fileVfState } from '../vf-state.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -131,6 +134,27 @@ describe('iproute2 PfVfSettings', () => {
     await expect(port.set('np-nopf0', 0, { kind: 'trust', on: true })).rejects.toThrow(
       /np-nopf0 vf 0 trust on/,
     );
+  });
+});
+
+describe('recorder mirroring a simulated node (links.json)', () => {
+  it("starts from the node's VF table and writes changes back where discovery reads them", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'np-sriovcni-rec-'));
+    dirs.push(dir);
+    const node = await simulatedNode()
+      .pf('0000:3b:00.0', { netdev: 'ens9f0', vendor: '8086', device: '158b', driver: 'i40e' })
+      .vfs(2, { driver: 'iavf', overrides: { 1: { vlan: 5, trust: true } } })
+      .write(path.join(dir, 'node'));
+    const rec = createVfSettingsRecorder({ dir: path.join(dir, 'calls'), linksFile: node.linksFile });
+    expect(await rec.read('ens9f0', 1)).toMatchObject({ vlan: 5, trust: true, spoofchk: true });
+    await rec.set('ens9f0', 1, { kind: 'vlan', vlan: 300, qos: 4, proto: VlanProto.AD });
+    await rec.set('ens9f0', 1, { kind: 'trust', on: false });
+    const vf = await readVf(node.sysfsRoot, node.vfAddresses[1]!, { vfState: fileVfState(node.linksFile) });
+    expect(vf.settings).toMatchObject({ vlan: 300, qos: 4, vlanProto: '802.1ad', trust: false });
+    const other = await readVf(node.sysfsRoot, node.vfAddresses[0]!, {
+      vfState: fileVfState(node.linksFile),
+    });
+    expect(other.settings).toMatchObject({ vlan: 0, trust: false });
   });
 });
 

@@ -3,6 +3,7 @@
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { createStateStore, DEFAULT_STATE_DIR } from '../cni/state.js';
+import { simulatedLinksFile } from '../cni/wiring.js';
 import { netnsAlive } from '../link/netns.js';
 import { createIproute2VfSettings } from '../link/vf-settings-iproute2.js';
 import { createVfSettingsRecorder } from '../link/vf-settings-recorder.js';
@@ -62,7 +63,9 @@ export function vfCommand(deps: VfCommandDeps): Command {
           ? createKernelPciControl(sysfsRoot)
           : createSimulatedPciControl(sysfsRoot),
       settings:
-        recorder === undefined ? createIproute2VfSettings() : createVfSettingsRecorder({ dir: recorder }),
+        recorder === undefined
+          ? createIproute2VfSettings()
+          : createVfSettingsRecorder({ dir: recorder, ...simulatedLinksFile(sysfsRoot) }),
       cniState: createStateStore(
         flags.stateDir ?? nonEmpty(env.NETPLUMB_SRIOV_STATE_DIR) ?? DEFAULT_STATE_DIR,
       ),
