@@ -9,7 +9,7 @@ import { startCniDaemon, readDaemonConfig } from './daemon.js';
 import { install, uninstall } from './install.js';
 import type { InstallItem } from './install.js';
 import { GENERATED_CONF } from './conf-gen.js';
-import { buildShim } from './shim-build.js';
+import { buildShim, isStaticShim } from './shim-build.js';
 import { DEFAULT_SOCKET } from './wire.js';
 import { unlink } from 'node:fs/promises';
 
@@ -164,7 +164,11 @@ export function installCommand(deps: DaemonCommandDeps): Command {
     .option('--json', 'print JSON')
     .action(async (f: InstallFlags) => {
       const root = projectRoot();
-      const shim = await buildShim(path.join(root, 'dist', 'shim', 'netplumb-shim'));
+      // An image ships the launcher prebuilt (npm run build:shim); a source checkout builds it here.
+      const prebuilt = path.join(root, 'dist', 'shim', 'netplumb-shim');
+      const shim = existsSync(prebuilt)
+        ? { file: prebuilt, static: await isStaticShim(prebuilt) }
+        : await buildShim(prebuilt);
       const items: InstallItem[] = [{ name: 'netplumb-shim', source: shim.file }];
       const sea = path.join(root, 'dist', 'sea', 'netplumb-cni');
       if (existsSync(sea)) items.push({ name: 'netplumb-cni', source: sea });

@@ -133,7 +133,9 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
     logger: log.child({ component: 'meta' }),
     clock: systemClock,
     kubeFor: (conf) =>
-      o.kubeClient ?? cached ?? (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
+      o.kubeClient ??
+      cached ??
+      (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
     podResourcesFor: (socket) => createPodResourcesClient(socket),
     // `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH.
     runnerFor: (conf) =>

@@ -75,3 +75,27 @@ describe('host install', () => {
     });
   });
 });
+
+describe('netplumb install / uninstall (CLI)', () => {
+  it('installs the static launcher (and the SEA when built) atomically and uninstall removes exactly that', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { nodeArgsFor } = await import('../../test/support/bin.js');
+    const cli = (...args: string[]): string =>
+      execFileSync(process.execPath, [...nodeArgsFor('bin/netplumb.ts'), ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    await import('node:fs/promises').then((f) => f.mkdir(dir, { recursive: true }));
+    await writeFile(path.join(dir, 'macvlan'), 'not ours');
+    const out = JSON.parse(cli('install', '--cni-bin-dir', dir, '--json')) as {
+      installed: string[];
+      staticShim: boolean;
+    };
+    expect(out.installed[0]).toBe('netplumb-shim');
+    expect(out.staticShim).toBe(true);
+    expect(await readdir(dir)).toEqual(expect.arrayContaining(['netplumb-shim', MANIFEST, 'macvlan']));
+    const removed = JSON.parse(cli('uninstall', '--cni-bin-dir', dir, '--json')) as { removed: string[] };
+    expect(removed.removed).toEqual(out.installed);
+    expect(await readdir(dir)).toEqual(['macvlan']);
+  }, 120_000);
+});

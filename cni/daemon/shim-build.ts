@@ -45,7 +45,7 @@ export async function buildShim(
   const cc = opts.cc ?? process.env['CC'] ?? 'cc';
   if (opts.force !== true) {
     const [s, o] = await Promise.all([stat(src), stat(out).catch(() => undefined)]);
-    if (o !== undefined && o.mtimeMs >= s.mtimeMs) return { file: out, static: await isStatic(out) };
+    if (o !== undefined && o.mtimeMs >= s.mtimeMs) return { file: out, static: await isStaticShim(out) };
   }
   await mkdir(path.dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
@@ -71,7 +71,7 @@ export async function buildShim(
 }
 
 /** A dynamically linked ELF names its loader (PT_INTERP); a static one does not. */
-async function isStatic(file: string): Promise<boolean> {
+export async function isStaticShim(file: string): Promise<boolean> {
   const bytes = await readFile(file);
   return !bytes.includes('/ld-linux') && !bytes.includes('/ld-musl');
 }
