@@ -9,7 +9,7 @@ import { isJsonObject } from '../cni/json.js';
 import { systemClock } from '../cni/meta/kube.js';
 import type { KubeClient } from '../cni/meta/kube.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
-import type { PodResourcesClient } from '../cni/meta/podresources.js';
+import type { PodResourcesClient } from '../cni/meta/podresources-port.js';
 import { readProcessRequest, writeProcessResponse } from '../cni/skel.js';
 
 // Multus levels (debug > verbose > error > panic) mapped onto pino's.

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { CniError, CniErrorCode } from '../errors.js';
 import type { JsonObject } from '../json.js';
 import { pluginType } from '../network-config.js';
-import { PodResourcesError, PodResourcesErrorCode } from './podresources.js';
-import type { PodDevices, PodResourcesClient } from './podresources.js';
+import { PodResourcesError, PodResourcesErrorCode } from './podresources-port.js';
+import type { PodDevices, PodResourcesClient } from './podresources-port.js';
 
 export const PCI_ADDRESS = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 

@@ -44,7 +44,7 @@ import type { ResolvedNetwork } from './nad.js';
 import { formatNetworkStatus, networkStatuses, writeNetworkStatus } from './network-status.js';
 import { planAttachments, withPlugins } from './plan.js';
 import type { AttachmentPlan } from './plan.js';
-import type { PodResourcesClient } from './podresources.js';
+import type { PodResourcesClient } from './podresources-port.js';
 
 /** The ports of the meta-plugin. */
 export interface MetaPluginDeps {

@@ -1,50 +1,18 @@
-// The meta-plugin's port to the kubelet PodResources v1 API, and its gRPC adapter (unix socket).
+// The gRPC adapter (unix socket) of the PodResources port (podresources-port.ts).
 import { Metadata, credentials, status as grpcStatus } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { PodResourcesListerClient } from '../../proto/gen/podresources/v1/api.js';
 import type { PodResources } from '../../proto/gen/podresources/v1/api.js';
+import { PodResourcesError, PodResourcesErrorCode } from './podresources-port.js';
+import type { PodDevices, PodResourcesClient } from './podresources-port.js';
 
-export interface ContainerDeviceSet {
-  readonly resourceName: string;
-  readonly deviceIds: readonly string[];
-}
-
-export interface PodContainerDevices {
-  readonly name: string;
-  readonly devices: readonly ContainerDeviceSet[];
-}
-
-export interface PodDevices {
-  readonly namespace: string;
-  readonly name: string;
-  readonly containers: readonly PodContainerDevices[];
-}
-
-export const PodResourcesErrorCode = {
-  /** The kubelet does not implement the call (Get before 1.27 / feature gate off). */
-  Unimplemented: 'PODRES_UNIMPLEMENTED',
-  NotFound: 'PODRES_NOT_FOUND',
-  Unavailable: 'PODRES_UNAVAILABLE',
-  Failed: 'PODRES_FAILED',
-} as const;
-export type PodResourcesErrorCode = (typeof PodResourcesErrorCode)[keyof typeof PodResourcesErrorCode];
-
-export class PodResourcesError extends Error {
-  override readonly name = 'PodResourcesError';
-  readonly code: PodResourcesErrorCode;
-  constructor(code: PodResourcesErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
-}
-
-export interface PodResourcesClient {
-  /** PodResourcesLister/Get for one pod. */
-  get(namespace: string, name: string): Promise<PodDevices>;
-  /** PodResourcesLister/List (every pod on the node). */
-  list(): Promise<PodDevices[]>;
-  close(): void;
-}
+export { PodResourcesError, PodResourcesErrorCode } from './podresources-port.js';
+export type {
+  ContainerDeviceSet,
+  PodContainerDevices,
+  PodDevices,
+  PodResourcesClient,
+} from './podresources-port.js';
 
 export const PODRESOURCES_TIMEOUT_MS = 10_000;
 const MAX_MESSAGE = 16 * 1024 * 1024;
