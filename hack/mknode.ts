@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { generatedNode, isNodePresetName, NODE_PRESETS } from '../sriov/simulated-node-presets.js';
+import { SimulatedNodeError } from '../sriov/simulated-node.js';
 import type { SimulatedNodeBuilder } from '../sriov/simulated-node.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,7 +27,10 @@ async function exists(p: string): Promise<boolean> {
 
 async function writeNode(builder: SimulatedNodeBuilder, out: string, force: boolean): Promise<void> {
   if (await exists(out)) {
-    if (!force) throw new Error(`${out} exists; pass --force to replace it`);
+    if (!force) {
+      program.error(`error: ${out} exists; pass --force to replace it`);
+      return;
+    }
     await rm(out, { recursive: true, force: true });
   }
   const node = await builder.write(out);
@@ -70,6 +74,10 @@ const program = new Command('mknode')
       return;
     }
     const preset = flags.preset;
+    if (preset !== undefined && (flags.pfs !== undefined || flags.vfs !== undefined)) {
+      program.error('error: --preset describes the whole node; drop --pfs/--vfs or drop --preset');
+      return;
+    }
     if (preset !== undefined) {
       if (!isNodePresetName(preset)) {
         program.error(
@@ -91,4 +99,10 @@ const program = new Command('mknode')
     );
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Builder input errors (e.g. --pfs out of range) are user errors: one line, no stack.
+  if (!(err instanceof SimulatedNodeError)) throw err;
+  program.error(`error: ${err.message}`);
+}
