@@ -60,35 +60,41 @@ function listWatchSource<K extends KubernetesObject, T>(
   return {
     start(h: WatchHandlers<T>) {
       lw = make();
+      const informer = lw;
       let synced = false;
-      lw.on('add', (o) => {
+      let failed = false;
+      const attempt = (): void => {
+        failed = false;
+        informer
+          .start()
+          .then(() => {
+            // client-node resolves start() even when the list failed (it reports through 'error').
+            if (!failed && !synced) {
+              synced = true;
+              h.synced();
+            }
+          })
+          .catch((err: unknown) => {
+            h.error(err);
+          });
+      };
+      informer.on('add', (o) => {
         h.upsert(convert(o));
       });
-      lw.on('update', (o) => {
+      informer.on('update', (o) => {
         h.upsert(convert(o));
       });
-      lw.on('delete', (o) => {
+      informer.on('delete', (o) => {
         h.remove(convert(o));
       });
-      lw.on('error', (err: unknown) => {
+      informer.on('error', (err: unknown) => {
+        failed = true;
         h.error(err);
         if (stopped) return;
-        timer = setTimeout(() => {
-          lw?.start().catch((e: unknown) => {
-            h.error(e);
-          });
-        }, retryMs);
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(attempt, retryMs);
       });
-      lw.start()
-        .then(() => {
-          if (!synced) {
-            synced = true;
-            h.synced();
-          }
-        })
-        .catch((err: unknown) => {
-          h.error(err);
-        });
+      attempt();
     },
     async stop() {
       stopped = true;
