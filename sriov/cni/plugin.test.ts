@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCommandRunner } from '../link/command.js';
@@ -333,6 +333,26 @@ describe('allocation and locking', () => {
     expect(loser).toMatchObject({ code: 11 });
     expect(loser.msg).toMatch(/already allocated/);
     expect(await pfCalls()).toEqual(['vf 0 vlan 9 qos 0']);
+  });
+
+  it('runs ADDs of different VFs of one PF in parallel, each into its own pod', async () => {
+    const [a, b] = [await bench.newNetns(), await bench.newNetns()];
+    const results = await Promise.all([
+      bench.call('ADD', netConf({ vlan: 61 }), { containerId: 'q1', netns: a.path }),
+      bench.call('ADD', netConf({ deviceID: bench.vf[1], vlan: 62 }), { containerId: 'q2', netns: b.path }),
+    ]);
+    expect(results.map((r) => r.exitCode)).toEqual([0, 0]);
+    expect(await bench.links.get(a.path, 'net1')).not.toBeNull();
+    expect(await bench.links.get(b.path, 'net1')).not.toBeNull();
+    expect((await pfCalls()).sort()).toEqual(['vf 0 vlan 61 qos 0', 'vf 1 vlan 62 qos 0']);
+    // Both changes reached the simulated node's VF table (written under a lock).
+    expect((await bench.recorder.read('npscpf0', 0)).vlan).toBe(61);
+    const links = JSON.parse(await readFile(bench.node.linksFile, 'utf8')) as {
+      ifname: string;
+      vfinfo_list?: { vf: number; vlan_list?: { vlan?: number }[] }[];
+    }[];
+    const table = links.find((l) => l.ifname === 'npscpf0')?.vfinfo_list ?? [];
+    expect(table.slice(0, 2).map((e) => e.vlan_list?.[0]?.vlan)).toEqual([61, 62]);
   });
 
   it('refuses a PCI address that is not a VF, naming deviceID', async () => {
