@@ -14,12 +14,13 @@ import type { PoolServer, RegistrationMode } from './pool-server.js';
 import { buildPools } from './pools.js';
 import type { Pool, PoolDevice } from './pools.js';
 import {
+  connectKubelet,
   detectRegistrationMode,
   kubeletPaths,
-  registerWithKubelet,
   socketIdentity,
   watchDirectory,
 } from './registration.js';
+import type { KubeletRegistrar } from './registration.js';
 
 /** Timer port (tests may pass their own). */
 export interface Timers {
@@ -196,10 +197,10 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     await reconcileKubelet();
   }
 
-  async function register(server: PoolServer, ident: string): Promise<boolean> {
+  async function register(kubelet: KubeletRegistrar, server: PoolServer, ident: string): Promise<boolean> {
     const resource = server.config.fullName;
     try {
-      await registerWithKubelet(paths.kubeletSocket, {
+      await kubelet.register({
         version: DEVICE_PLUGIN_VERSION,
         endpoint: path.basename(server.socketPath),
         resourceName: resource,
@@ -236,14 +237,19 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     }
     if (ident !== registeredWith) for (const name of servers.keys()) needsRegister.add(name);
     let failed = false;
-    for (const name of [...needsRegister]) {
-      const server = servers.get(name);
-      if (server === undefined) {
-        needsRegister.delete(name);
-        continue;
+    const kubelet = connectKubelet(paths.kubeletSocket);
+    try {
+      for (const name of [...needsRegister]) {
+        const server = servers.get(name);
+        if (server === undefined) {
+          needsRegister.delete(name);
+          continue;
+        }
+        if (await register(kubelet, server, ident)) needsRegister.delete(name);
+        else failed = true;
       }
-      if (await register(server, ident)) needsRegister.delete(name);
-      else failed = true;
+    } finally {
+      kubelet.close();
     }
     registeredWith = ident;
     if (failed && !retryPending) {

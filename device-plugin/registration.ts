@@ -56,31 +56,32 @@ export async function socketIdentity(file: string): Promise<string | null> {
   }
 }
 
-/** Sends RegisterRequest to the kubelet (legacy mode). */
-export async function registerWithKubelet(
-  kubeletSocket: string,
-  request: RegisterRequest,
-  timeoutMs = 5_000,
-): Promise<void> {
+/** A connection to the kubelet's Registration service, reused for every pool of one pass. */
+export interface KubeletRegistrar {
+  register(request: RegisterRequest, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+export function connectKubelet(kubeletSocket: string): KubeletRegistrar {
   const client = new RegistrationClient(`unix:${kubeletSocket}`, grpc.credentials.createInsecure());
-  try {
-    await new Promise<void>((resolve, reject) => {
-      client.register(request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err) => {
-        if (err) {
-          reject(
-            new RegistrationError(
-              `Register ${request.resourceName} with ${kubeletSocket} failed: ${err.message}`,
-              {
-                cause: err,
-              },
-            ),
-          );
-        } else resolve();
-      });
-    });
-  } finally {
-    client.close();
-  }
+  return {
+    register: (request, timeoutMs = 5_000) =>
+      new Promise<void>((resolve, reject) => {
+        client.register(request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err) => {
+          if (err) {
+            reject(
+              new RegistrationError(
+                `Register ${request.resourceName} with ${kubeletSocket} failed: ${err.message}`,
+                { cause: err },
+              ),
+            );
+          } else resolve();
+        });
+      }),
+    close: () => {
+      client.close();
+    },
+  };
 }
 
 /**
