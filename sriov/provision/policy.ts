@@ -93,7 +93,15 @@ export async function loadPolicy(file: string): Promise<Policy> {
   let raw: unknown;
   try {
     if (/\.ya?ml$/i.test(file)) {
-      const yaml = await import('yaml');
+      const yaml = await import('yaml').catch((error: unknown) => {
+        throw new ProvisionError(
+          'NO_YAML',
+          `${file}: reading YAML needs the "yaml" package; write the policy as JSON instead`,
+          {
+            cause: error,
+          },
+        );
+      });
       raw = yaml.parse(text);
     } else {
       raw = JSON.parse(text);
