@@ -107,6 +107,7 @@ export async function loadPolicy(file: string): Promise<Policy> {
       raw = JSON.parse(text);
     }
   } catch (error) {
+    if (error instanceof ProvisionError) throw error;
     throw new ProvisionError(
       'BAD_POLICY',
       `${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${String(error)}`,
