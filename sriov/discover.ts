@@ -68,16 +68,17 @@ export async function discoverNode(options: DiscoverOptions): Promise<NodeModel>
   // A VF's routing ID is its PF's plus a positive offset, so in address order every PF comes
   // before its VFs: by the time a VF is reached, its PF's virtfnN links have named it.
   addresses.sort();
-  const knownVfs = new Set<string>();
+  const knownVfs = new Map<string, string>();
   for (const address of addresses) {
+    const vfDir = knownVfs.get(address);
     const raw = readPciDevice(fs, address, {
       all: options.all === true,
       rdmaByPci,
-      knownVf: knownVfs.has(address),
+      ...(vfDir === undefined ? {} : { knownVfDir: vfDir }),
     });
     if (raw !== null) {
       raws.set(address, raw);
-      for (const v of raw.sriov?.virtfns ?? []) knownVfs.add(v.pciAddress);
+      for (const v of raw.sriov?.virtfns ?? []) knownVfs.set(v.pciAddress, v.dir);
     }
     await pause();
   }

@@ -67,6 +67,8 @@ export interface RawPciDevice {
 export interface VirtfnLink {
   readonly index: number;
   readonly pciAddress: string;
+  /** The VF's device folder, resolved from the link. */
+  readonly dir: string;
 }
 
 export function isNetworkClass(classCode: string | null): boolean {
@@ -76,15 +78,15 @@ export function isNetworkClass(classCode: string | null): boolean {
 export interface ReadPciOptions {
   /** Also SR-IOV PFs (and their VFs) that are not network devices. */
   readonly all: boolean;
-  /** A PF read earlier lists this device in its virtfnN links: take the VF fast path. */
-  readonly knownVf?: boolean;
+  /** A PF read earlier names this device in a virtfnN link (here resolved): take the VF fast path. */
+  readonly knownVfDir?: string;
   /** RDMA devices by PCI address from class/infiniband; undefined: look in the device folder. */
   readonly rdmaByPci?: ReadonlyMap<string, readonly string[]>;
 }
 
 /**
  * Reads one device, or returns null when it is not of interest (or unreadable: then with a
- * warning). A VF its PF already named (`knownVf`) takes a fast path of fixed reads, since large
+ * warning). A VF its PF already named (`knownVfDir`) takes a fast path of fixed reads, since large
  * nodes are mostly VFs; other devices are listed once and only the files that exist are read.
  */
 export function readPciDevice(
@@ -95,8 +97,8 @@ export function readPciDevice(
   const busPath = `${fs.root}/bus/pci/devices/${pciAddress}`;
   // Follow the bus link once: every later open then walks a plain path instead of re-resolving
   // the symlink, which is most of the cost of a sysfs read.
-  const target = fs.link(busPath);
-  const dir = target === null ? busPath : path.resolve(path.dirname(busPath), target);
+  const target = options.knownVfDir === undefined ? fs.link(busPath) : null;
+  const dir = options.knownVfDir ?? (target === null ? busPath : path.resolve(path.dirname(busPath), target));
   const at = (name: string) => `${dir}/${name}`;
   let entries: ReadonlySet<string> | null = null;
   const listing = (): ReadonlySet<string> | null => {
@@ -122,7 +124,7 @@ export function readPciDevice(
   const network = isNetworkClass(ids.classCode ?? null);
   if (!network && !options.all) return null;
 
-  const fast = options.knownVf === true;
+  const fast = options.knownVfDir !== undefined;
   const e = fast ? null : listing();
   if (!fast && e === null) return null;
   const isVf = fast || e?.has('physfn') === true;
@@ -160,13 +162,14 @@ export function readPciDevice(
       if (!name.startsWith('virtfn')) continue;
       const index = parseIntStrict(name.slice(6));
       if (index === null || index < 0) continue;
-      const target = basenameOf(fs.expectLink(at(name)));
-      if (target === null) continue;
+      const link = fs.expectLink(at(name));
+      const target = basenameOf(link);
+      if (link === null || target === null) continue;
       if (!BDF_PATTERN.test(target)) {
         fs.warn(`${at(name)}: target "${target}" is not a PCI address`);
         continue;
       }
-      virtfns.push({ index, pciAddress: target });
+      virtfns.push({ index, pciAddress: target, dir: path.resolve(dir, link) });
     }
     virtfns.sort((a, b) => a.index - b.index);
     sriov = {
