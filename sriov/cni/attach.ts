@@ -161,6 +161,15 @@ export async function addVf(deps: SriovDeps, log: Logger, req: AddRequest): Prom
     );
   });
   try {
+    const stale = await deps.state.load(req.containerId, req.ifname);
+    if (stale !== null) {
+      // A previous ADD of this attachment failed without DEL: undo it before starting over (its
+      // allocation names this pod's netns, which would otherwise read as "in use").
+      await releaseAttachment(stale, { deps, log, ipamEnv: ipamEnvFor(stale, req.env) });
+      await deps.state.remove(stale.containerId, stale.ifname);
+      if ((await deps.state.owner(stale.deviceID)) === stale.netns)
+        await deps.state.clearOwner(stale.deviceID);
+    }
     const owner = await deps.state.owner(config.deviceID);
     if (owner !== null) {
       if (await deps.netnsAlive(owner)) {
@@ -170,12 +179,6 @@ export async function addVf(deps: SriovDeps, log: Logger, req: AddRequest): Prom
         );
       }
       await recoverVf(deps, log, config.deviceID, req.env);
-    }
-    const stale = await deps.state.load(req.containerId, req.ifname);
-    if (stale !== null) {
-      // A previous ADD of this attachment failed without DEL: undo it before starting over.
-      await releaseAttachment(stale, { deps, log, ipamEnv: ipamEnvFor(stale, req.env) });
-      await deps.state.remove(stale.containerId, stale.ifname);
     }
 
     // Re-read after recovery: a recovered netdev is back under its host name.

@@ -236,6 +236,18 @@ describe('ADD of a netdev VF', () => {
     expect(await bench.links.get(null, bench.veths[0]!.name)).not.toBeNull();
   });
 
+  it('a repeated ADD of an attachment whose earlier ADD left a record starts over instead of reporting the VF busy', async () => {
+    const ns = await bench.newNetns();
+    await bench.recorder.failOn('npscpf0', 'vf 0 trust');
+    const conf = netConf({ vlan: 8, trust: 'on' });
+    expect((await bench.call('ADD', conf, { containerId: 'c11', netns: ns.path })).exitCode).toBe(1);
+    await bench.recorder.failOn('npscpf0', null);
+    const retry = await bench.call('ADD', conf, { containerId: 'c11', netns: ns.path });
+    expect(retry.exitCode, retry.stdout).toBe(0);
+    expect(await bench.links.get(ns.path, 'net1')).not.toBeNull();
+    expect((await bench.recorder.read('npscpf0', 0)).trust).toBe(true);
+  });
+
   it('rolls back the move and the IP allocation when IPAM fails after the VF reached the pod', async () => {
     const ns = await bench.newNetns();
     const res = await bench.call(
