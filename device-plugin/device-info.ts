@@ -80,6 +80,11 @@ export async function writeCdiSpec(
       },
     ];
   });
+  // No device needs a device node (kernel netdevs only): no spec, as CDI requires devices.
+  if (cdiDevices.length === 0) {
+    await removeCdiSpec(dir, config);
+    return;
+  }
   const spec = { cdiVersion: '0.6.0', kind: cdiKind(config), devices: cdiDevices };
   await writeAtomically(cdiSpecPath(dir, config), `${JSON.stringify(spec, null, 2)}\n`, 0o644);
 }

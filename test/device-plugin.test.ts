@@ -250,6 +250,8 @@ describe('registration timing', () => {
         { name: '0000:af:02.3' },
       ],
     });
+    // A pool of kernel netdevs needs no device nodes, hence no CDI spec.
+    await expect(stat(path.join(dir, 'cdi', 'sriov-dp-intel.com_netdev.json'))).rejects.toThrow();
     const res = await kubelet.allocate('example.com/dpdk', ['0000:3b:02.3']);
     expect(res.containerResponses[0]?.cdiDevices).toEqual([{ name: 'example.com/net-pci=0000:3b:02.3' }]);
     expect(res.containerResponses[0]?.devices).toEqual([]);
@@ -503,6 +505,7 @@ describe('Allocate', () => {
           else resolve(res);
         });
       });
+      const numa0 = { nodes: [{ ID: 0 }] };
       expect(list.podResources).toEqual([
         {
           name: 'p',
@@ -510,13 +513,11 @@ describe('Allocate', () => {
           containers: [
             {
               name: 'a',
-              devices: [
-                {
-                  resourceName: 'intel.com/netdev',
-                  deviceIds: ['0000:3b:02.0', '0000:3b:02.1', '0000:3b:02.2'],
-                  topology: undefined,
-                },
-              ],
+              devices: ['0000:3b:02.0', '0000:3b:02.1', '0000:3b:02.2'].map((id) => ({
+                resourceName: 'intel.com/netdev',
+                deviceIds: [id],
+                topology: numa0,
+              })),
               cpuIds: [],
               memory: [],
               dynamicResources: [],
@@ -530,7 +531,7 @@ describe('Allocate', () => {
           else resolve(res);
         });
       });
-      expect(one.podResources?.containers[0]?.devices[0]?.deviceIds).toHaveLength(3);
+      expect(one.podResources?.containers[0]?.devices.flatMap((d) => d.deviceIds)).toHaveLength(3);
       const alloc = await new Promise<AllocatableResourcesResponse>((resolve, reject) => {
         client.getAllocatableResources({}, (err, res) => {
           if (err) reject(err);

@@ -477,16 +477,20 @@ export class FakeKubelet {
   private async startPodResources(): Promise<void> {
     await mkdir(path.dirname(this.podResourcesSocket), { recursive: true });
     await rm(this.podResourcesSocket, { force: true });
+    // Like the kubelet's device manager: one ContainerDevices per device, with its NUMA topology.
+    const topologyOf = (resource: string, id: string) =>
+      this.plugins
+        .get(resource)
+        ?.latest()
+        .find((d) => d.ID === id)?.topology;
     const toPodResources = (p: AdmittedPod): PodResources => ({
       name: p.pod.name,
       namespace: p.pod.namespace,
       containers: p.containers.map((c) => ({
         name: c.name,
-        devices: Object.entries(c.devices).map(([resourceName, ids]) => ({
-          resourceName,
-          deviceIds: [...ids],
-          topology: undefined,
-        })),
+        devices: Object.entries(c.devices).flatMap(([resourceName, ids]) =>
+          ids.map((id) => ({ resourceName, deviceIds: [id], topology: topologyOf(resourceName, id) })),
+        ),
         cpuIds: [],
         memory: [],
         dynamicResources: [],
