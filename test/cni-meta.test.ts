@@ -8,11 +8,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createChainRunner } from '../cni/chain.js';
 import { createExecRunner } from '../cni/exec.js';
 import { createKubeClient } from '../cni/meta/kube-client-node.js';
 import { systemClock } from '../cni/meta/kube.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
 import { createPodResourcesClient } from '../cni/meta/podresources.js';
+import { parseNetworkConfig } from '../cni/network-config.js';
 import type { CniPluginFn, CniResponse } from '../cni/skel.js';
 import { startFakeApiServer } from './fakes/apiserver.js';
 import type { FakeApiServer } from './fakes/apiserver.js';
@@ -540,6 +542,54 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
     expect(statusOf()[1]).toMatchObject({ interface: 'net1', gateway: ['10.91.0.254'] });
     ok(await call('DEL', 'c16', { conf }));
     expect(await linkNames(e.ns)).toEqual([]);
+  });
+
+  it("tears down a pod that Multus attached (reads Multus's cache after a switch)", async () => {
+    const chain = createChainRunner(createExecRunner({ binDirs: ['/usr/lib/cni'], baseEnv: process.env }));
+    const clusterDoc = {
+      cniVersion: '1.0.0',
+      name: 'cluster',
+      plugins: [macvlan(undefined, '10.90.0.0/24')],
+    };
+    const nadDoc = macvlan('macvlan-conf', '10.91.0.0/24');
+    const rt = (ifname: string) => ({
+      containerId: 'm1',
+      netns: e.netns,
+      ifname,
+      args: [],
+      capabilityArgs: {},
+      path: ['/usr/lib/cni'],
+    });
+    await chain.add(parseNetworkConfig(clusterDoc, 't'), rt('eth0'));
+    await chain.add(parseNetworkConfig(nadDoc, 't'), rt('net1'));
+    expect(await linkNames(e.ns)).toEqual(['eth0', 'net1']);
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64');
+    await mkdir(path.join(e.dir, 'cache'), { recursive: true });
+    await writeFile(
+      path.join(e.dir, 'cache', 'm1'),
+      JSON.stringify([
+        {
+          Conf: {},
+          ConfList: {},
+          Name: 'cluster',
+          IsFilterV4Gateway: false,
+          IsFilterV6Gateway: false,
+          Bytes: b64(clusterDoc),
+        },
+        {
+          Conf: {},
+          ConfList: {},
+          Name: 'default/macvlan-conf',
+          IsFilterV4Gateway: false,
+          IsFilterV6Gateway: false,
+          Bytes: b64(nadDoc),
+        },
+      ]),
+    );
+    ok(await call('DEL', 'm1'));
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
+    expect(await readdir(path.join(e.dir, 'cache'))).toEqual([]);
   });
 
   it('honours v1.multus-cni.io/default-network as the cluster network', async () => {

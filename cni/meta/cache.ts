@@ -82,10 +82,81 @@ export async function writeCache(cniDir: string, cache: MetaCache): Promise<void
 
 export type CacheRead =
   | { readonly state: 'missing' }
-  | { readonly state: 'ok'; readonly cache: MetaCache }
+  | { readonly state: 'ok'; readonly cache: MetaCache; readonly origin: 'netplumb' | 'multus' }
   | { readonly state: 'corrupt'; readonly problem: string };
 
-export async function readCache(cniDir: string, containerId: string): Promise<CacheRead> {
+// Multus's scratch cache (same path, `<cniDir>/<containerID>`): a JSON array of DelegateNetConf
+// whose `Bytes` is the raw delegate conf (base64). Read so that pods attached by Multus before a
+// switch to netplumb are still torn down (delegates DEL'd, IPs released).
+const multusSchema = z.array(
+  z.object({
+    Bytes: z.string(),
+    Name: z.string().optional(),
+    ifnameRequest: z.string().optional(),
+    deviceID: z.string().optional(),
+    resourceName: z.string().optional(),
+  }),
+);
+
+// libcni's result cache `<cniDir>/results/<network>-<containerID>-<ifname>` (Multus runs libcni with
+// cacheDir = cniDir): the ADD result (prevResult for DEL) and the capability args.
+const libcniCacheSchema = z.object({
+  result: json.optional(),
+  capabilityArgs: json.optional(),
+});
+
+async function readLibcniCache(cniDir: string, network: string, containerId: string, ifname: string) {
+  try {
+    const text = await readFile(path.join(cniDir, 'results', `${network}-${containerId}-${ifname}`), 'utf8');
+    const p = libcniCacheSchema.safeParse(JSON.parse(text));
+    return p.success ? p.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function fromMultus(
+  cniDir: string,
+  containerId: string,
+  runtimeIfname: string,
+  entries: z.infer<typeof multusSchema>,
+): Promise<MetaCache | string> {
+  const attachments: CachedAttachment[] = [];
+  for (const [i, d] of entries.entries()) {
+    let config: unknown;
+    try {
+      config = JSON.parse(Buffer.from(d.Bytes, 'base64').toString('utf8'));
+    } catch (err) {
+      return `Multus cache entry ${i}: Bytes is not base64 JSON (${(err as Error).message})`;
+    }
+    if (typeof config !== 'object' || config === null || Array.isArray(config))
+      return `Multus cache entry ${i}: not a conf`;
+    const conf = config as JsonObject;
+    const name = typeof conf['name'] === 'string' ? conf['name'] : (d.Name ?? `delegate-${i}`);
+    const requested = d.ifnameRequest ?? '';
+    const ifname = i === 0 ? runtimeIfname : requested !== '' ? requested : `net${i}`;
+    const libcni = await readLibcniCache(cniDir, name, containerId, ifname);
+    attachments.push({
+      name: d.Name ?? name,
+      ifname,
+      isDefault: i === 0,
+      config: conf,
+      capabilityArgs: libcni?.capabilityArgs ?? {},
+      cniArgs: [],
+      ...(d.resourceName !== undefined && d.resourceName !== '' && { resourceName: d.resourceName }),
+      ...(d.deviceID !== undefined && d.deviceID !== '' && { deviceId: d.deviceID }),
+      ...(libcni?.result !== undefined && { result: libcni.result }),
+    });
+  }
+  return { kind: CACHE_KIND, containerId, netns: '', podNamespace: '', podName: '', podUid: '', attachments };
+}
+
+/** Reads our cache, or Multus's (`runtimeIfname` names its first delegate's interface). */
+export async function readCache(
+  cniDir: string,
+  containerId: string,
+  runtimeIfname: string,
+): Promise<CacheRead> {
   let text: string;
   try {
     text = await readFile(cachePath(cniDir, containerId), 'utf8');
@@ -101,13 +172,25 @@ export async function readCache(cniDir: string, containerId: string): Promise<Ca
   } catch (err) {
     return { state: 'corrupt', problem: `invalid JSON: ${(err as Error).message}` };
   }
+  if (Array.isArray(parsed)) {
+    const m = multusSchema.safeParse(parsed);
+    if (!m.success)
+      return {
+        state: 'corrupt',
+        problem: `neither a netplumb nor a Multus cache: ${m.error.issues[0]?.message ?? ''}`,
+      };
+    const cache = await fromMultus(cniDir, containerId, runtimeIfname, m.data);
+    return typeof cache === 'string'
+      ? { state: 'corrupt', problem: cache }
+      : { state: 'ok', cache, origin: 'multus' };
+  }
   const p = schema.safeParse(parsed);
   if (!p.success)
     return {
       state: 'corrupt',
       problem: p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
     };
-  return { state: 'ok', cache: p.data as MetaCache };
+  return { state: 'ok', cache: p.data as MetaCache, origin: 'netplumb' };
 }
 
 export async function removeCache(cniDir: string, containerId: string): Promise<void> {

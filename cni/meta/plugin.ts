@@ -457,9 +457,18 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
     return masterResult;
   }
 
-  async function loadCache(conf: MetaConf, containerId: string, log: Logger): Promise<MetaCache | undefined> {
-    const read = await readCache(conf.cniDir, containerId);
-    if (read.state === 'ok') return read.cache;
+  async function loadCache(
+    conf: MetaConf,
+    containerId: string,
+    ifname: string,
+    log: Logger,
+  ): Promise<MetaCache | undefined> {
+    const read = await readCache(conf.cniDir, containerId, ifname);
+    if (read.state === 'ok') {
+      if (read.origin === 'multus')
+        log.info('DEL from a Multus cache (pod attached before netplumb took over)');
+      return read.cache;
+    }
     if (read.state === 'corrupt') {
       const moved = await quarantineCache(conf.cniDir, containerId);
       log.error(
@@ -475,10 +484,12 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
   async function del(call: DelCall): Promise<void> {
     const conf = parseMetaConf(call.config);
     const log = deps.logger.child({ containerId: call.containerId, ifname: call.ifname });
-    const cache = await loadCache(conf, call.containerId, log);
+    const cache = await loadCache(conf, call.containerId, call.ifname, log);
     if (cache === undefined) return;
     const chain = createChainRunner(deps.runnerFor(conf));
-    const errors = await delAll(chain, cache.attachments, call.containerId, call.netns, call.path, log);
+    const args = delegateArgs(podArgs(call.args), call.args);
+    const atts = cache.attachments.map((a) => (a.cniArgs.length > 0 ? a : { ...a, cniArgs: args }));
+    const errors = await delAll(chain, atts, call.containerId, call.netns, call.path, log);
     if (errors.length === 0 || !conf.retryDeleteOnError) await removeCache(conf.cniDir, call.containerId);
     const [first] = errors;
     if (first !== undefined) {
@@ -489,7 +500,7 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
   async function check(call: CheckCall): Promise<void> {
     const conf = parseMetaConf(call.config);
     const log = deps.logger.child({ containerId: call.containerId, ifname: call.ifname });
-    const cache = await loadCache(conf, call.containerId, log);
+    const cache = await loadCache(conf, call.containerId, call.ifname, log);
     if (cache === undefined) {
       throw new CniError(
         CniErrorCode.UnknownContainer,
