@@ -236,6 +236,21 @@ describe('ADD of a netdev VF', () => {
     expect(await bench.links.get(null, bench.veths[0]!.name)).not.toBeNull();
   });
 
+  it('rolls back cleanly when the IPAM plugin refuses the config version (Debian host-local has no 1.1.0)', async () => {
+    const ns = await bench.newNetns();
+    const conf = netConf({ cniVersion: '1.1.0', vlan: 3, ipam: hostLocal() });
+    const res = await bench.call('ADD', conf, { containerId: 'c12', netns: ns.path });
+    expect(res.exitCode).toBe(1);
+    expect(parse(res.stdout)).toMatchObject({
+      code: 1,
+      msg: expect.stringMatching(/host-local.*incompatible CNI versions/) as unknown,
+    });
+    expect(await createStateStore(bench.stateDir).all()).toEqual([]);
+    expect(await bench.links.get(null, bench.veths[0]!.name)).not.toBeNull();
+    expect((await pfCalls()).slice(-1)).toEqual(['vf 0 vlan 0 qos 0']);
+    expect((await bench.call('DEL', conf, { containerId: 'c12', netns: ns.path })).exitCode).toBe(0);
+  });
+
   it('a repeated ADD of an attachment whose earlier ADD left a record starts over instead of reporting the VF busy', async () => {
     const ns = await bench.newNetns();
     await bench.recorder.failOn('npscpf0', 'vf 0 trust');

@@ -2,6 +2,7 @@
 // and the recovery of a VF whose pod netns died without a DEL (sriov-cni #349, #126). It is
 // idempotent and looks for the netdev wherever a crash may have left it.
 import type { Logger } from 'pino';
+import { CniError, CniErrorCode } from '../../cni/errors.js';
 import { LinkError, LinkErrorCode } from '../link/link-ops.js';
 import type { Netns } from '../link/link-ops.js';
 import { VlanProto } from '../link/vf-settings.js';
@@ -73,7 +74,14 @@ export async function releaseAttachment(record: Attachment, ctx: ReleaseContext)
     typeof ipamType === 'string' &&
     ipamType !== ''
   ) {
-    await deps.ipam.del(ipamType, JSON.stringify(record.config), ctx.ipamEnv);
+    try {
+      await deps.ipam.del(ipamType, JSON.stringify(record.config), ctx.ipamEnv);
+    } catch (error) {
+      // A plugin that refuses the config's version refused the ADD too: it holds nothing, and
+      // failing here would make DEL fail forever.
+      if (!(error instanceof CniError && error.code === CniErrorCode.IncompatibleVersion)) throw error;
+      log.warn({ err: error, ipam: ipamType }, 'IPAM refused the config version; nothing to release');
+    }
   }
 
   // 2. PF side before the netdev: some drivers refuse a netdev MAC change while the PF still
