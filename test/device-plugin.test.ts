@@ -334,6 +334,27 @@ describe('ListAndWatch health', () => {
   });
 });
 
+describe('rediscovery', () => {
+  it('moves a VF into the VLAN pool when its PF-side VLAN changes, keeping it Unhealthy in the old pool', async () => {
+    const { kubelet, node, plugin } = await setup();
+    await kubelet.waitForPlugin('intel.com/vlan210');
+    // `ip link set ens1f0 vf 0 vlan 210`, as the links file (ip -json -details link show) reports it.
+    const links = JSON.parse(await readFile(node.linksFile, 'utf8')) as {
+      ifname: string;
+      vfinfo_list?: { vf: number; vlan_list?: { vlan?: number }[] }[];
+    }[];
+    const vf0 = links.find((l) => l.ifname === 'ens1f0')?.vfinfo_list?.find((v) => v.vf === 0);
+    expect(vf0).toBeDefined();
+    vf0!.vlan_list = [{ vlan: 210 }];
+    await writeFile(node.linksFile, JSON.stringify(links));
+    await plugin.rescan();
+    const vlan = await kubelet.waitForDevices('intel.com/vlan210', (l) => l.length === 3, 'VF 0 added');
+    expect(vlan.map((d) => [d.ID, d.health])).toContainEqual(['0000:3b:02.0', 'Healthy']);
+    const net = kubelet.plugins.get('intel.com/netdev')!.latest();
+    expect(net.find((d) => d.ID === '0000:3b:02.0')?.health).toBe('Unhealthy');
+  });
+});
+
 describe('config reload', () => {
   it('keeps serving the last good config when the file turns bad, then applies the next good one', async () => {
     const { kubelet, plugin, configFile } = await setup();
