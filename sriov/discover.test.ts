@@ -1,6 +1,7 @@
 import { mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../test/support/bin.js';
 import { discoverNode, readVf, VF_LOOKUP_ERROR } from './discover.js';
@@ -266,6 +267,72 @@ describe('discoverNode on a generated 8 × 128 node', () => {
     expect(p.vfs[9]).toMatchObject({ driver: 'iavf', netdev: 'ens6f0v9', settings: { vlan: 109 } });
     expect(p.vfs[127]).toMatchObject({ index: 127, driver: 'vfio-pci' });
   });
+});
+
+describe('discoverNode on random simulated nodes', () => {
+  const vfArb = fc.record({
+    driver: fc.constantFrom('iavf', 'vfio-pci', 'uio_pci_generic', 'mlx5_core'),
+    vlan: fc.integer({ min: 0, max: 4094 }),
+    qos: fc.integer({ min: 0, max: 7 }),
+    trust: fc.boolean(),
+  });
+  const pfArb = fc.record({
+    numa: fc.integer({ min: -1, max: 3 }),
+    flat: fc.boolean(),
+    vfs: fc.array(vfArb, { maxLength: 6 }),
+  });
+
+  it('reports every VF with the PF, index, driver, DPDK flag, NUMA node and settings it was built with', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(pfArb, { minLength: 1, maxLength: 3 }), async (pfs) => {
+        let b = simulatedNode();
+        pfs.forEach((p, i) => {
+          const overrides = Object.fromEntries(p.vfs.map((v, j) => [j, v]));
+          b = b
+            .pf(`0000:${(0x20 + i).toString(16)}:00.0`, {
+              netdev: `p${i}`,
+              vendor: '8086',
+              device: '1572',
+              driver: 'i40e',
+              numa: p.numa,
+              totalVfs: 8,
+              vfinfoForm: p.flat ? 'flat' : 'vlan_list',
+            })
+            .vfs(p.vfs.length, { device: '154c', overrides });
+        });
+        const node = await b.write(path.join(tmp, `random-${run++}`));
+        const m = await discoverNode({ sysfsRoot: node.sysfsRoot, vfState: fileVfState(node.linksFile) });
+        expect(m.warnings).toEqual([]);
+        expect(m.pfs.map((p) => p.netdev)).toEqual(pfs.map((_, i) => `p${i}`));
+        m.pfs.forEach((p, i) => {
+          const spec = pfs[i]!;
+          expect(p.numVfs).toBe(spec.vfs.length);
+          p.vfs.forEach((v, j) => {
+            const want = spec.vfs[j]!;
+            const dpdk = want.driver === 'vfio-pci' || want.driver === 'uio_pci_generic';
+            expect(v).toMatchObject({
+              index: j,
+              pfNetdev: `p${i}`,
+              driver: want.driver,
+              dpdk,
+              numaNode: spec.numa,
+              netdev: dpdk ? null : `p${i}v${j}`,
+              uioDevice:
+                want.driver === 'uio_pci_generic' ? (expect.stringMatching(/^uio\d+$/) as unknown) : null,
+              settings: {
+                vlan: want.vlan,
+                qos: want.qos,
+                trust: want.trust,
+                vlanProto: spec.flat ? null : '802.1Q',
+              },
+            });
+          });
+        });
+      }),
+      { numRuns: 15 },
+    );
+  }, 120_000);
 });
 
 describe('discoverNode on broken trees', () => {
