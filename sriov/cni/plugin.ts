@@ -85,7 +85,10 @@ export function createSriovPlugin(deps: SriovDeps): CniPluginFn {
   async function gc(call: GcCall): Promise<void> {
     const valid = new Set(call.validAttachments.map((a) => `${a.containerId}\0${a.ifname}`));
     const log = loggerFor(call.config, '', '');
+    // GC is per network: attachments of other networks (other NADs using this plugin) are not ours to judge.
+    const network = call.config.name;
     for (const rec of await deps.state.all()) {
+      if (rec.config.name !== network) continue;
       if (valid.has(`${rec.containerId}\0${rec.ifname}`)) continue;
       const lock = await acquireLock(deps.state.lockDir, rec.deviceID, { clock: deps.clock });
       try {
