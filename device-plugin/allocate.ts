@@ -15,10 +15,25 @@ export class AllocateError extends Error {
   }
 }
 
+/** RDMA character devices of one device (host paths, also used in the container). */
+export interface RdmaCharDevices {
+  readonly uverbs: string | null;
+  readonly umad: string | null;
+  readonly issm: string | null;
+  readonly rdmaCm: string | null;
+}
+
 /** What the host offers, checked by the caller (I/O stays outside). */
 export interface HostDevices {
   /** `/dev/vhost-net` and `/dev/net/tun` both exist. */
   readonly vhostNet: boolean;
+  /** RDMA char devices by device ID, for devices of `isRdma` selectors. */
+  readonly rdma?: ReadonlyMap<string, RdmaCharDevices>;
+}
+
+function rdmaPaths(r: RdmaCharDevices | undefined): string[] {
+  if (r === undefined) return [];
+  return [r.uverbs, r.umad, r.issm, r.rdmaCm].filter((p): p is string => p !== null);
 }
 
 export const DEVICE_INFO_VERSION = '1.1.0';
@@ -83,6 +98,10 @@ export function deviceSpecs(d: PoolDevice, host: HostDevices): DeviceSpec[] {
   }
   const uio = uioNode(d);
   if (uio !== null) specs.push({ containerPath: uio, hostPath: uio, permissions: 'rw' });
+  if (d.selector.isRdma) {
+    for (const p of rdmaPaths(host.rdma?.get(d.id)))
+      specs.push({ containerPath: p, hostPath: p, permissions: 'rw' });
+  }
   if (d.selector.needVhostNet && host.vhostNet) {
     specs.push({ containerPath: VHOST_NET, hostPath: VHOST_NET, permissions: 'rw' });
     specs.push({ containerPath: TUN, hostPath: TUN, permissions: 'rw' });
@@ -111,8 +130,15 @@ export function deviceInfoProviders(
     if (vfio !== null) info.vfio = { mount: VFIO_CONTAINER, 'dev-mount': vfio.container };
     const uio = uioNode(d);
     if (uio !== null) info.uio = { mount: uio };
-    if (d.selector.isRdma && d.device.rdmaDevices.length > 0)
-      info.rdma = { rdma_dev: d.device.rdmaDevices.join(',') };
+    if (d.selector.isRdma && d.device.rdmaDevices.length > 0) {
+      const r = host.rdma?.get(d.id);
+      const rdma: Record<string, string> = { rdma_dev: d.device.rdmaDevices.join(',') };
+      if (r?.uverbs != null) rdma.uverbs = r.uverbs;
+      if (r?.umad != null) rdma.umad = r.umad;
+      if (r?.issm != null) rdma.issm = r.issm;
+      if (r?.rdmaCm != null) rdma.rdma_cm = r.rdmaCm;
+      info.rdma = rdma;
+    }
     if (d.selector.needVhostNet && host.vhostNet) info.vhost = { 'net-mount': VHOST_NET, 'tun-mount': TUN };
   }
   const extra = additional(config, d.id);

@@ -10,6 +10,7 @@ import { resolveSysfsRoot } from '../sriov/sysfs.js';
 import { resolveVfStateSource } from '../sriov/vf-state.js';
 import { ConfigError } from './config.js';
 import { ipMonitorLinkEvents } from './link-events.js';
+import { sysfsRdmaCharDevices } from './rdma.js';
 import { createMetrics, serveMetrics } from './metrics.js';
 import { createDevicePlugin } from './plugin.js';
 import type { RegistrationMode } from './pool-server.js';
@@ -88,6 +89,7 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         devinfoDir: flags.devinfoDir,
         cdiDir: flags.cdi === true ? flags.cdiDir : null,
         host: { vhostNet: existsSync('/dev/vhost-net') && existsSync('/dev/net/tun') },
+        rdmaCharDevices: sysfsRdmaCharDevices(sysfsRoot),
         log,
         metrics,
         rescanIntervalMs,

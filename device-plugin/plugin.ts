@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeModel } from '../sriov/model.js';
-import type { HostDevices } from './allocate.js';
+import type { HostDevices, RdmaCharDevices } from './allocate.js';
 import { ConfigError, CONFIG_ERROR, parseConfig } from './config.js';
 import type { DevicePluginConfig } from './config.js';
 import type { DevicePluginMetrics } from './metrics.js';
@@ -53,6 +53,8 @@ export interface DevicePluginDeps {
   readonly devinfoDir: string;
   readonly cdiDir: string | null;
   readonly host: HostDevices;
+  /** RDMA char devices of a PCI device (production: from --sysfs-root). */
+  readonly rdmaCharDevices?: (pciAddress: string) => Promise<RdmaCharDevices>;
   readonly log: Logger;
   readonly metrics: DevicePluginMetrics;
   /** Periodic rediscovery; 0 disables it (link events and SIGHUP still trigger one). */
@@ -179,6 +181,7 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
         devinfoDir: deps.devinfoDir,
         cdiDir: deps.cdiDir,
         host: deps.host,
+        ...(deps.rdmaCharDevices ? { rdmaCharDevices: deps.rdmaCharDevices } : {}),
         nicPciAddress,
         log: deps.log,
         metrics: deps.metrics,

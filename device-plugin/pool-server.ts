@@ -22,7 +22,7 @@ import {
   type RegistrationServer as PluginRegistrationServer,
 } from '../proto/gen/pluginregistration/v1/api.js';
 import { AllocateError, containerAllocation, deviceInfoDocument } from './allocate.js';
-import type { HostDevices } from './allocate.js';
+import type { HostDevices, RdmaCharDevices } from './allocate.js';
 import type { PoolConfig } from './config.js';
 import { removeCdiSpec, removePoolDeviceInfo, writeCdiSpec, writeDeviceInfo } from './device-info.js';
 import { HEALTH } from './health.js';
@@ -54,6 +54,8 @@ export interface PoolServerDeps {
   readonly host: HostDevices;
   /** NUMA/PCI of a NIC device's backing PCI device, for its device-info file. */
   readonly nicPciAddress: (d: PoolDevice) => string | null;
+  /** RDMA char devices of a PCI device (production: sysfsRdmaCharDevices). */
+  readonly rdmaCharDevices?: (pciAddress: string) => Promise<RdmaCharDevices>;
   readonly log: Logger;
   readonly metrics: DevicePluginMetrics;
   /** Called with the watcher's NotifyRegistrationStatus. */
@@ -191,9 +193,25 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     },
   };
 
+  async function hostFor(req: AllocateRequest): Promise<HostDevices> {
+    const lookup = deps.rdmaCharDevices;
+    if (lookup === undefined) return deps.host;
+    const rdmaIds = req.containerRequests
+      .flatMap((c) => c.devicesIds)
+      .filter((id) => {
+        const d = known.get(id);
+        return d?.kind === 'pci' && d.selector.isRdma;
+      });
+    if (rdmaIds.length === 0) return deps.host;
+    const rdma = new Map<string, RdmaCharDevices>();
+    await Promise.all(rdmaIds.map(async (id) => rdma.set(id, await lookup(id))));
+    return { ...deps.host, rdma };
+  }
+
   async function allocate(req: AllocateRequest): Promise<AllocateResponse> {
+    const host = await hostFor(req);
     const responses = req.containerRequests.map((c) =>
-      containerAllocation(config, known, c.devicesIds, deps.host, deps.cdiDir !== null),
+      containerAllocation(config, known, c.devicesIds, host, deps.cdiDir !== null),
     );
     if (config.deviceType !== 'accelerator') {
       await Promise.all(

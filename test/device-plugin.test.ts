@@ -1,12 +1,13 @@
 // The device plugin against the fake kubelet (real gRPC on unix sockets) and simulated nodes
 // (sysfs trees on disk): registration, kubelet restarts, health, reload, Allocate.
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../device-plugin/metrics.js';
+import { sysfsRdmaCharDevices } from '../device-plugin/rdma.js';
 import { createDevicePlugin } from '../device-plugin/plugin.js';
 import type { DevicePlugin } from '../device-plugin/plugin.js';
 import { PodResourcesListerClient } from '../proto/gen/podresources/v1/api.js';
@@ -101,7 +102,7 @@ async function setup(
   const kubelet = await startFakeKubelet({ root: path.join(dir, 'kubelet'), mode: o.mode ?? 'legacy' });
   cleanups.push(() => kubelet.stop());
   const configFile = path.join(dir, 'pcidp', 'config.json');
-  await import('node:fs/promises').then((fs) => fs.mkdir(path.dirname(configFile)));
+  await mkdir(path.dirname(configFile));
   await writeFile(configFile, JSON.stringify(o.config ?? CONFIG));
   const devinfoDir = path.join(dir, 'devinfo', 'dp');
   const plugin = createDevicePlugin({
@@ -563,5 +564,91 @@ describe('Allocate', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('Allocate for RDMA', () => {
+  it('adds the uverbs/umad/issm/rdma_cm char devices and the RDMA device to _INFO and device-info', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-rdma-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const node = await simulatedNode()
+      .pf('0000:5e:00.0', {
+        netdev: 'ens3f0',
+        vendor: '15b3',
+        device: '1017',
+        driver: 'mlx5_core',
+        numa: 0,
+        rdma: 'mlx5_0',
+        totalVfs: 4,
+        ...UP,
+      })
+      .vfs(2, { driver: 'mlx5_core', device: '1018', rdma: true, ...UP })
+      .write(path.join(dir, 'node'));
+    const model = await discoverNode({ sysfsRoot: node.sysfsRoot, vfState: null });
+    const vf = model.pfs[0]!.vfs[1]!;
+    const devDir = path.join(node.sysfsRoot, 'bus', 'pci', 'devices', vf.pciAddress);
+    await mkdir(path.join(devDir, 'infiniband_verbs', 'uverbs3'), { recursive: true });
+    await mkdir(path.join(devDir, 'infiniband_mad', 'umad3'), { recursive: true });
+    await mkdir(path.join(devDir, 'infiniband_mad', 'issm3'), { recursive: true });
+    await mkdir(path.join(node.sysfsRoot, 'class', 'misc', 'rdma_cm'), { recursive: true });
+    const configFile = path.join(dir, 'config.json');
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        resourceList: [
+          {
+            resourceName: 'rdma',
+            resourcePrefix: 'nvidia.com',
+            selectors: [{ vendors: ['15b3'], isRdma: true }],
+          },
+        ],
+      }),
+    );
+    const kubelet = await startFakeKubelet({ root: path.join(dir, 'kubelet') });
+    cleanups.push(() => kubelet.stop());
+    const devinfoDir = path.join(dir, 'devinfo');
+    const plugin = createDevicePlugin({
+      configFile,
+      resourcePrefix: 'intel.com',
+      discover: () => discoverNode({ sysfsRoot: node.sysfsRoot, vfState: fileVfState(node.linksFile) }),
+      kubeletRoot: kubelet.root,
+      registration: 'legacy',
+      devinfoDir,
+      cdiDir: null,
+      host: { vhostNet: false },
+      rdmaCharDevices: sysfsRdmaCharDevices(node.sysfsRoot),
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      rescanIntervalMs: 0,
+    });
+    await plugin.start();
+    cleanups.push(() => plugin.stop());
+    await kubelet.waitForPlugin('nvidia.com/rdma');
+    const c = (await kubelet.allocate('nvidia.com/rdma', [vf.pciAddress])).containerResponses[0]!;
+    expect(c.devices.map((d) => d.hostPath)).toEqual([
+      '/dev/infiniband/uverbs3',
+      '/dev/infiniband/umad3',
+      '/dev/infiniband/issm3',
+      '/dev/infiniband/rdma_cm',
+    ]);
+    const rdmaDev = vf.rdmaDevices.join(',');
+    expect(rdmaDev).not.toBe('');
+    expect(JSON.parse(c.envs.PCIDEVICE_NVIDIA_COM_RDMA_INFO!)).toEqual({
+      [vf.pciAddress]: {
+        generic: { deviceID: vf.pciAddress },
+        rdma: {
+          rdma_dev: rdmaDev,
+          uverbs: '/dev/infiniband/uverbs3',
+          umad: '/dev/infiniband/umad3',
+          issm: '/dev/infiniband/issm3',
+          rdma_cm: '/dev/infiniband/rdma_cm',
+        },
+      },
+    });
+    expect(
+      await readFile(path.join(devinfoDir, `nvidia.com-rdma-${vf.pciAddress}-device.json`), 'utf8'),
+    ).toBe(
+      `{"type":"pci","version":"1.1.0","pci":{"pci-address":"${vf.pciAddress}","rdma-device":"${rdmaDev}"}}`,
+    );
   });
 });
