@@ -12,7 +12,7 @@
 # - an emulated Intel IOMMU (intel_iommu=on) so VFs get IOMMU groups and can bind to vfio-pci;
 # - 2 vCPUs, 2 NUMA nodes of 1 GiB each; no network device (-nic none); SeaBIOS kept off the
 #   serial console (etc/sercon-port 0) so the console carries only the guest's output.
-# Env: VM_DIR, VM_TIMEOUT (s, default 900), VM_KARGS (extra kernel args), VM_QEMU_EXTRA.
+# Env: VM_DIR, VM_TIMEOUT (s, default 1800), VM_KARGS (extra kernel args), VM_QEMU_EXTRA.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -32,7 +32,7 @@ echo "$CWD" > "$JOB/cwd"
 echo "$V/kernel/lib/modules" > "$JOB/modules"
 echo "$JOB" > "$V/jobs/last"
 rc=0
-timeout --foreground -k 5 "${VM_TIMEOUT:-900}" qemu-system-x86_64 \
+timeout --foreground -k 5 "${VM_TIMEOUT:-1800}" qemu-system-x86_64 \
   -machine q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
   -object memory-backend-ram,id=mem0,size=1G -object memory-backend-ram,id=mem1,size=1G \
   -numa node,nodeid=0,cpus=0,memdev=mem0 -numa node,nodeid=1,cpus=1,memdev=mem1 \
@@ -48,7 +48,7 @@ timeout --foreground -k 5 "${VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -device nvme-subsys,id=nvmesubsys0 \
   -device nvme,bus=rp1,serial=np-pf0,subsys=nvmesubsys0,sriov_max_vfs=4,sriov_vq_flexible=8,sriov_vi_flexible=4,max_ioqpairs=12,msix_qsize=9 \
   ${VM_QEMU_EXTRA:-} </dev/null 2> >(grep -v 'fw_cfg item names should be prefixed' >&2) || rc=$?
-[ $rc -eq 124 ] && echo "vm-run: guest timed out after ${VM_TIMEOUT:-900}s" >&2
+[ $rc -eq 124 ] && echo "vm-run: guest timed out after ${VM_TIMEOUT:-1800}s" >&2
 if [ -f "$JOB/rc" ]; then exit "$(cat "$JOB/rc")"; fi
 echo "vm-run: the guest did not report an exit code (qemu rc=$rc)" >&2
 exit 125
