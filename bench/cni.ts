@@ -44,10 +44,10 @@ function p99(xs: readonly number[]): number {
   return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)] ?? 0;
 }
 
-async function sample(fn: () => Promise<void>): Promise<number[]> {
+async function sample(fn: () => Promise<void>, iterations = ITERATIONS): Promise<number[]> {
   for (let i = 0; i < WARMUP; i++) await fn();
   const out: number[] = [];
-  for (let i = 0; i < ITERATIONS; i++) {
+  for (let i = 0; i < iterations; i++) {
     const t = performance.now();
     await fn();
     out.push(performance.now() - t);
@@ -205,7 +205,7 @@ export async function run(report: Reporter): Promise<void> {
         const res = await bare({ env: env(command, cid), stdin: JSON.stringify(conf) });
         if (res.exitCode !== 0) throw new Error(`netplumb-cni ${command} failed: ${res.stdout}`);
       }
-    });
+    }, 101);
 
     // As an executable: bundle once (node_modules stay external, resolved from the project).
     const outDir = path.join(ROOT, 'node_modules', '.cache', 'netplumb-bench');
@@ -254,9 +254,9 @@ export async function run(report: Reporter): Promise<void> {
       medianMs: median(inProc.bs),
       p99Ms: p99(inProc.bs),
       samples: inProc.bs.length,
+      // Paired difference; on a loaded machine it is within the delegates' own noise. The
+      // no-op row below is the meta-plugin's cost; the ≤ 5 ms goal is the daemon's (bench/daemon).
       extra: { overheadMs: overheadIn, ratio: median(inProc.bs) / base },
-      goal: '≤ 5 ms overhead p50 (daemon mode)',
-      goalMet: overheadIn <= 5,
     });
     report({
       name: 'cni: ADD+DEL pod, 3 attachments, no-op delegates',

@@ -370,7 +370,7 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
     // failures to undo completed attachments keep the cache for the runtime's DEL.
     const rollback = async (failed: CachedAttachment | undefined, reason: CniError): Promise<never> => {
       const failedErrors =
-        failed === undefined
+        failed === undefined || done.some((d) => d.ifname === failed.ifname)
           ? []
           : await delAll(chain, [failed], call.containerId, call.netns, call.path, log);
       const errors = await delAll(chain, done, call.containerId, call.netns, call.path, log);
