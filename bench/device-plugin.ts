@@ -1,6 +1,7 @@
 // Device plugin on a generated 1,024-VF node (8 PFs × 128 VFs) against the fake kubelet over real
 // gRPC: start → Register, Register → first ListAndWatch, Allocate latency, kubelet restart →
 // Register again, RSS. Baseline: a bare GetDevicePluginOptions round trip on the same socket.
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -44,7 +45,13 @@ interface Started {
   registerToList: number;
 }
 
-async function startOnce(dir: string, node: WrittenNode, configFile: string, i: number): Promise<Started> {
+async function startOnce(
+  dir: string,
+  devinfoRoot: string,
+  node: WrittenNode,
+  configFile: string,
+  i: number,
+): Promise<Started> {
   const kubelet = await startFakeKubelet({ root: path.join(dir, `kubelet-${i}`), podResources: false });
   const plugin = createDevicePlugin({
     configFile,
@@ -52,7 +59,7 @@ async function startOnce(dir: string, node: WrittenNode, configFile: string, i: 
     discover: () => discoverNode({ sysfsRoot: node.sysfsRoot, vfState: fileVfState(node.linksFile) }),
     kubeletRoot: kubelet.root,
     registration: 'legacy',
-    devinfoDir: path.join(dir, `devinfo-${i}`),
+    devinfoDir: path.join(devinfoRoot, `devinfo-${i}`),
     cdiDir: null,
     host: { vhostNet: false },
     log: pino({ level: 'silent' }),
@@ -128,6 +135,9 @@ async function bareDialBaseline(dir: string, devices: readonly Device[], rounds:
 
 export async function run(report: Reporter): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-bench-'));
+  // Device-info files live on tmpfs in production (/var/run); so do they here when possible.
+  const shm = existsSync('/dev/shm');
+  const devinfoRoot = await mkdtemp(path.join(shm ? '/dev/shm' : tmpdir(), 'np-dp-bench-'));
   try {
     const node = await generatedNode({ pfs: 8, vfs: 128 }).write(path.join(dir, 'node'));
     const configFile = path.join(dir, 'pcidp', 'config.json');
@@ -139,7 +149,7 @@ export async function run(report: Reporter): Promise<void> {
     const ROUNDS = 7;
     let kept: Started | null = null;
     for (let i = 0; i < ROUNDS; i++) {
-      const s = await startOnce(dir, node, configFile, i);
+      const s = await startOnce(dir, devinfoRoot, node, configFile, i);
       startToRegister.push(s.startToRegister);
       registerToList.push(s.registerToList);
       if (i < ROUNDS - 1) {
@@ -204,6 +214,7 @@ export async function run(report: Reporter): Promise<void> {
         baselineRoundTripMedianMs: quantile(baseline, 0.5),
         baselineRoundTripP99Ms: baseP99,
         ratioVsBaseline: quantile(alloc, 0.5) / quantile(baseline, 0.5),
+        devinfoOn: shm ? 'tmpfs (/dev/shm)' : 'tmpdir',
       },
     });
 
@@ -246,5 +257,6 @@ export async function run(report: Reporter): Promise<void> {
     await kubelet.stop();
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await rm(devinfoRoot, { recursive: true, force: true });
   }
 }

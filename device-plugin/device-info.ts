@@ -1,7 +1,7 @@
 // Device Information Spec files under --devinfo-dir and CDI specs under --cdi-dir: written
 // atomically (temp + rename), removed for the whole pool on start and stop.
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PoolConfig } from './config.js';
 import { cdiKind, deviceInfoFileName, deviceSpecs } from './allocate.js';
@@ -20,8 +20,7 @@ async function writeAtomically(file: string, text: string, mode: number): Promis
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(tmp, text, { mode });
   }
-  // The umask may have narrowed the mode; the files are meant to be exactly 0444 / 0644.
-  await chmod(tmp, mode);
+  // Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod.
   await rename(tmp, file);
 }
 
