@@ -1,19 +1,30 @@
 #!/usr/bin/env node
 // Composition root of the `netplumb` CLI: the only place that reads argv and env for it.
-// Each subcommand lives next to its domain and is registered here.
+// Each subcommand lives next to its domain and is registered here. Only the invoked subcommand's
+// module is loaded: the long-running ones (device-plugin, cni-daemon) then carry no other
+// subcommand's dependencies in memory, and a short one starts fast.
 import { Command } from 'commander';
+
+type Loader = () => Promise<Command>;
+
+// Subcommands (one line each; keep this list sorted):
+const subcommands: Readonly<Record<string, Loader>> = {
+  'cni-daemon': async () => (await import('../cni/daemon/command.js')).cniDaemonCommand(process),
+  demo: async () => (await import('./demo/command.js')).demoCommand(process),
+  'device-plugin': async () => (await import('../device-plugin/command.js')).devicePluginCommand(process),
+  inspect: async () => (await import('../sriov/inspect-command.js')).inspectCommand(process),
+  install: async () => (await import('../cni/daemon/command.js')).installCommand(process),
+  uninstall: async () => (await import('../cni/daemon/command.js')).uninstallCommand(process),
+  vf: async () => (await import('../sriov/provision/command.js')).vfCommand(process),
+};
 
 const program = new Command('netplumb')
   .description('SR-IOV VFs, DPDK VFs and VLAN NICs as Kubernetes resources, plumbed into pods')
   .showHelpAfterError();
 
-// Subcommands (one line each; keep this list sorted):
-program.addCommand((await import('../cni/daemon/command.js')).cniDaemonCommand(process));
-program.addCommand((await import('./demo/command.js')).demoCommand(process));
-program.addCommand((await import('../device-plugin/command.js')).devicePluginCommand(process));
-program.addCommand((await import('../sriov/inspect-command.js')).inspectCommand(process));
-program.addCommand((await import('../cni/daemon/command.js')).installCommand(process));
-program.addCommand((await import('../cni/daemon/command.js')).uninstallCommand(process));
-program.addCommand((await import('../sriov/provision/command.js')).vfCommand(process));
+const invoked = process.argv[2];
+const load = invoked === undefined ? undefined : subcommands[invoked];
+// An unknown name, `help` or `--help` needs every subcommand for the listing.
+for (const loader of load ? [load] : Object.values(subcommands)) program.addCommand(await loader());
 
 await program.parseAsync(process.argv);
