@@ -11,6 +11,9 @@ export default defineConfig({
     globalSetup: ['test/vm/support/guest-only.ts'],
     pool: 'forks',
     fileParallelism: false,
+    // One worker for every file: under TCG each fresh worker spends seconds importing vitest and
+    // the modules the files share. The files keep no module-level state.
+    isolate: false,
     // TCG runs 10x slower than the host, and more when the host's cores are busy.
     testTimeout: 300_000,
     hookTimeout: 300_000,
