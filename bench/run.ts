@@ -12,7 +12,9 @@ const json = args.includes('--json');
 const only = args.filter((a) => !a.startsWith('--'));
 
 function isBenchModule(value: unknown): value is BenchModule {
-  return typeof value === 'object' && value !== null && typeof (value as { run?: unknown }).run === 'function';
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { run?: unknown }).run === 'function'
+  );
 }
 
 function fmt(ms: number | undefined): string {
@@ -21,7 +23,9 @@ function fmt(ms: number | undefined): string {
 }
 
 const files = (await readdir(here))
-  .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`) && !['run', 'types'].includes(path.basename(f, ext)))
+  .filter(
+    (f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`) && !['run', 'types'].includes(path.basename(f, ext)),
+  )
   .filter((f) => only.length === 0 || only.includes(path.basename(f, ext)))
   .sort();
 
@@ -47,7 +51,9 @@ for (const file of files) {
     });
   } catch (err) {
     failed = true;
-    process.stderr.write(`bench ${module} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `bench ${module} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
   }
 }
 if (json) process.stdout.write(`${JSON.stringify({ node: process.version, results }, null, 2)}\n`);
