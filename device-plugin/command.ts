@@ -41,7 +41,10 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
     .description('Advertise SR-IOV VFs, DPDK VFs and VLAN NICs to the kubelet (SRIOV-DP compatible config)')
     .option('--config <file>', 'SRIOV-DP config.json', '/etc/pcidp/config.json')
     .option('--sysfs-root <dir>', 'sysfs to read (env NETPLUMB_SYSFS_ROOT; default /sys)')
-    .option('--links-file <file>', 'saved `ip -json -details link show` output instead of running ip')
+    .option(
+      '--links-file <file>',
+      'saved `ip -json -details link show` output instead of running ip (env NETPLUMB_LINKS_FILE)',
+    )
     .option(
       '--kubelet-root <dir>',
       'kubelet state dir (device-plugins/, plugins_registry/)',

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { simulatedNode } from '../sriov/simulated-node.js';
+import { setLinkState, simulatedNode } from '../sriov/simulated-node.js';
 import { startFakeKubelet } from './fakes/kubelet.js';
 import { nodeArgsFor } from './support/bin.js';
 
@@ -72,12 +72,14 @@ async function fixture() {
     path.join(dir, 'devinfo'),
     '--log-level',
     'warn',
+    '--rescan-interval',
+    '0',
   ];
-  return { dir, config, kubeletRoot, args };
+  return { dir, config, kubeletRoot, args, node };
 }
 
 describe('netplumb device-plugin', () => {
-  it('registers with the kubelet, serves /healthz, and removes its socket on SIGTERM', async () => {
+  it('registers with the kubelet, serves /healthz, rediscovers on SIGHUP and removes its socket on SIGTERM', async () => {
     const f = await fixture();
     const kubelet = await startFakeKubelet({ root: f.kubeletRoot });
     cleanups.push(() => kubelet.stop());
@@ -97,6 +99,15 @@ describe('netplumb device-plugin', () => {
       .toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toContain('netplumb_dp_devices{resource="intel.com/net",health="Healthy"} 4');
+    // SIGHUP rediscovers (nothing else would: --rescan-interval 0, no link events on a simulated node).
+    await setLinkState(f.node, 'ens1f0v2', { operstate: 'down', carrier: false });
+    child.kill('SIGHUP');
+    await kubelet.waitForDevices(
+      'intel.com/net',
+      (l) => l.find((d) => d.ID === '0000:3b:02.2')?.health === 'Unhealthy',
+      'VF 2 Unhealthy after SIGHUP',
+      10_000,
+    );
     child.kill('SIGTERM');
     expect((await exit).code).toBe(0);
     await expect(stat(path.join(kubelet.devicePluginDir, 'intel.com_net.sock'))).rejects.toThrow();
