@@ -113,4 +113,17 @@ describe('PCI SR-IOV on the emulated NVMe PF', () => {
     expect(response.devices.map((d) => d.hostPath)).toEqual(['/dev/vfio/vfio', `/dev/vfio/${vf.iommuGroup}`]);
     for (const d of response.devices) expect(existsSync(d.hostPath)).toBe(true);
   });
+
+  it('netplumb inspect --all --json shows the PF, its VFs, drivers, NUMA node and IOMMU groups', async () => {
+    const pf = await discoverPf(pfAddr);
+    const doc = JSON.parse(await netplumbOk(['inspect', '--all', '--pf', pfAddr, '--json'])) as {
+      pfs: { pciAddress: string; numaNode: number; numVfs: number; vfs: Record<string, unknown>[] }[];
+    };
+    expect(doc.pfs).toHaveLength(1);
+    expect(doc.pfs[0]).toMatchObject({ pciAddress: pfAddr, numaNode: 1, numVfs: 2 });
+    expect(doc.pfs[0]?.vfs.map((v) => [v.index, v.pciAddress, v.driver, v.numaNode, v.iommuGroup])).toEqual(
+      pf.vfs.map((vf) => [vf.index, vf.pciAddress, vf.driver, 1, vf.iommuGroup]),
+    );
+    expect(doc.pfs[0]?.vfs[1]).toMatchObject({ driver: 'vfio-pci' });
+  });
 });
