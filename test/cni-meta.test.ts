@@ -225,6 +225,17 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
       dns: {},
     });
 
+    expect(e.api.events.map((x) => [x['reason'], x['type'], x['message']])).toEqual([
+      ['AddedInterface', 'Normal', `Add net1 [${net1.addrs[0]!}] from default/macvlan-conf`],
+      ['AddedInterface', 'Normal', `Add net2 [${net2.addrs[0]!}] from default/macvlan-conf`],
+    ]);
+    expect(e.api.events[0]?.['involvedObject']).toMatchObject({
+      kind: 'Pod',
+      namespace: 'default',
+      name: 'pod-a',
+      uid: 'uid-pod-a',
+    });
+
     ok(await call('CHECK', 'c1'));
     ok(await call('DEL', 'c1'));
     expect(await linkNames(e.ns)).toEqual([]);

@@ -1,5 +1,14 @@
 // KubeClient adapter over @kubernetes/client-node 1.x: the only file that imports it.
-import { CoreV1Api, CustomObjectsApi, KubeConfig, V1ObjectMeta, V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CoreV1Event,
+  CustomObjectsApi,
+  KubeConfig,
+  V1EventSource,
+  V1ObjectMeta,
+  V1ObjectReference,
+  V1Pod,
+} from '@kubernetes/client-node';
 import { KubeApiError, KubeErrorCode } from './kube.js';
 import type { KubeClient, NadInfo, PodInfo } from './kube.js';
 
@@ -119,6 +128,34 @@ export function createKubeClient(kubeconfig: string | undefined): KubeClient {
         await core.replaceNamespacedPodStatus({ name: pod.name, namespace: pod.namespace, body });
       } catch (err) {
         throw toKubeError(err, `update pod ${pod.namespace}/${pod.name} status`);
+      }
+    },
+    async recordEvent(pod, event) {
+      const now = new Date();
+      const body = Object.assign(new CoreV1Event(), {
+        metadata: Object.assign(new V1ObjectMeta(), {
+          generateName: `${pod.name}.`,
+          namespace: pod.namespace,
+        }),
+        involvedObject: Object.assign(new V1ObjectReference(), {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          namespace: pod.namespace,
+          name: pod.name,
+          uid: pod.uid,
+        }),
+        reason: event.reason,
+        message: event.message,
+        type: event.type,
+        source: Object.assign(new V1EventSource(), { component: 'netplumb' }),
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      });
+      try {
+        await core.createNamespacedEvent({ namespace: pod.namespace, body });
+      } catch (err) {
+        throw toKubeError(err, `create event on pod ${pod.namespace}/${pod.name}`);
       }
     },
   };

@@ -53,6 +53,15 @@ export interface KubeClient {
     pod: PodInfo,
     annotations: Readonly<Record<string, string | null>>,
   ): Promise<void>;
+  /** Records a Kubernetes Event on the pod (optional: adapters without it record nothing). */
+  recordEvent?(pod: PodInfo, event: PodEvent): Promise<void>;
+}
+
+export interface PodEvent {
+  readonly type: 'Normal' | 'Warning';
+  /** e.g. `AddedInterface` (Multus's reason). */
+  readonly reason: string;
+  readonly message: string;
 }
 
 /** Time, injected where there is polling or backoff. */

@@ -447,6 +447,22 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
         );
       }
     }
+    if (kube?.recordEvent !== undefined && pod !== undefined) {
+      for (const [i, att] of done.entries()) {
+        if (att.isDefault) continue;
+        const ips = (results[i]?.ips ?? []).map((x) => x.address).join(' ');
+        await kube
+          .recordEvent(pod, {
+            type: 'Normal',
+            reason: 'AddedInterface',
+            message: `Add ${att.ifname} [${ips}] from ${att.name}`,
+          })
+          .catch((err: unknown) => {
+            log.warn({ err }, 'cannot record the AddedInterface event');
+          });
+      }
+    }
+
     const masterIndex = Math.max(
       0,
       done.findIndex((a) => a.isDefault),

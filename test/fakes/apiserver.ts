@@ -33,6 +33,8 @@ type Obj = Record<string, unknown> & {
 export interface FakeApiServer {
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** Events created (POST .../events), in order. */
+  readonly events: Obj[];
   addPod(pod: FakePodSpec): void;
   /** The stored pod object (what a GET returns). */
   pod(namespace: string, name: string): Obj | undefined;
@@ -68,6 +70,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   const pods = new Map<string, Obj>();
   const nads = new Map<string, Obj>();
   const requests: RecordedRequest[] = [];
+  const events: Obj[] = [];
   const failures: Failure[] = [];
   let conflicts = 0;
   let rv = 1000;
@@ -137,6 +140,14 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
       send(res, 405, statusBody(405, 'MethodNotAllowed', `${method} not supported by the fake`));
       return;
     }
+    const ev = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(path);
+    if (ev !== null && method === 'POST') {
+      const created = { ...(body as Obj) };
+      created.metadata = { ...created.metadata, name: `event-${++rv}`, resourceVersion: String(rv) };
+      events.push(created);
+      send(res, 201, created);
+      return;
+    }
     m = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
       path,
     );
@@ -168,6 +179,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   return {
     url,
     requests,
+    events,
     addPod(p) {
       pods.set(key(p.namespace, p.name), {
         apiVersion: 'v1',
