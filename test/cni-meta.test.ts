@@ -225,11 +225,11 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
       dns: {},
     });
 
-    expect(e.api.events.map((x) => [x['reason'], x['type'], x['message']])).toEqual([
+    expect(e.api.events.map((x) => [x['reason'], x['type'], x['message']]).sort()).toEqual([
       ['AddedInterface', 'Normal', `Add net1 [${net1.addrs[0]!}] from default/macvlan-conf`],
       ['AddedInterface', 'Normal', `Add net2 [${net2.addrs[0]!}] from default/macvlan-conf`],
     ]);
-    expect(e.api.events[0]?.['involvedObject']).toMatchObject({
+    expect(e.api.events.at(-1)?.['involvedObject']).toMatchObject({
       kind: 'Pod',
       namespace: 'default',
       name: 'pod-a',

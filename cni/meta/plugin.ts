@@ -447,20 +447,22 @@ export function createMetaPlugin(deps: MetaPluginDeps): CniPluginFn {
         );
       }
     }
-    if (kube?.recordEvent !== undefined && pod !== undefined) {
-      for (const [i, att] of done.entries()) {
-        if (att.isDefault) continue;
-        const ips = (results[i]?.ips ?? []).map((x) => x.address).join(' ');
-        await kube
-          .recordEvent(pod, {
+    // Events are informational: sent concurrently, failures only logged.
+    const recordEvent = kube?.recordEvent?.bind(kube);
+    if (recordEvent !== undefined && pod !== undefined) {
+      await Promise.all(
+        done.map(async (att, i) => {
+          if (att.isDefault) return;
+          const ips = (results[i]?.ips ?? []).map((x) => x.address).join(' ');
+          await recordEvent(pod, {
             type: 'Normal',
             reason: 'AddedInterface',
             message: `Add ${att.ifname} [${ips}] from ${att.name}`,
-          })
-          .catch((err: unknown) => {
+          }).catch((err: unknown) => {
             log.warn({ err }, 'cannot record the AddedInterface event');
           });
-      }
+        }),
+      );
     }
 
     const masterIndex = Math.max(
