@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assignDevices, deviceQueues, injectDevice } from './devices.js';
+import { assignDevices, deviceNetdev, deviceQueues, injectDevice, nicSlotInterface } from './devices.js';
 import type { PodDevices } from './podresources.js';
 
 const pod = (containers: PodDevices['containers']): PodDevices => ({
@@ -71,5 +71,28 @@ describe('injectDevice', () => {
     expect(injectDevice([{ type: 'host-device' }], 'ens2f0.210', 'ens2f0.210')).toEqual([
       { type: 'host-device', device: 'ens2f0.210' },
     ]);
+  });
+
+  it('takes the interface of a NIC-pool slot ID (`<ifname>#<slot>`) for master and device', async () => {
+    const netdev = await deviceNetdev('/nonexistent', 'ens2f0.210#1');
+    expect(netdev).toBe('ens2f0.210');
+    expect(
+      injectDevice(
+        [{ type: 'macvlan' }, { type: 'ipvlan' }, { type: 'host-device' }],
+        'ens2f0.210#1',
+        netdev,
+      ),
+    ).toEqual([
+      { type: 'macvlan', master: 'ens2f0.210' },
+      { type: 'ipvlan', master: 'ens2f0.210' },
+      { type: 'host-device', device: 'ens2f0.210' },
+    ]);
+  });
+});
+
+describe('nicSlotInterface', () => {
+  it('strips only the last `#<slot>` and leaves plain names alone', () => {
+    expect(nicSlotInterface('eth1.210#0')).toBe('eth1.210');
+    expect(nicSlotInterface('eth1')).toBe('eth1');
   });
 });

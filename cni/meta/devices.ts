@@ -81,9 +81,18 @@ export function assignDevices(
   });
 }
 
-/** The interface a device ID stands for: a PCI device's first netdev, else the ID itself (NIC pools). */
+/**
+ * The host interface a NIC-pool device ID stands for: the device plugin advertises each
+ * interface as slots `<ifname>#<slot>`, so the interface is the part before the last `#`.
+ */
+export function nicSlotInterface(deviceId: string): string {
+  const hash = deviceId.lastIndexOf('#');
+  return hash < 0 ? deviceId : deviceId.slice(0, hash);
+}
+
+/** The interface a device ID stands for: a PCI device's first netdev, else the NIC-pool interface. */
 export async function deviceNetdev(sysfsRoot: string, deviceId: string): Promise<string | undefined> {
-  if (!PCI_ADDRESS.test(deviceId)) return deviceId;
+  if (!PCI_ADDRESS.test(deviceId)) return nicSlotInterface(deviceId);
   try {
     const names = await readdir(path.join(sysfsRoot, 'bus', 'pci', 'devices', deviceId, 'net'));
     return names.sort()[0];
@@ -110,7 +119,7 @@ export function injectDevice(
   return plugins.map((p) => {
     const type = pluginType(p);
     if (MASTER_TYPES.includes(type)) return netdev === undefined ? p : { ...p, master: netdev };
-    if (type === 'host-device' && !pci) return { ...p, device: deviceId };
+    if (type === 'host-device' && !pci) return { ...p, device: nicSlotInterface(deviceId) };
     return { ...p, deviceID: deviceId, pciBusID: deviceId };
   });
 }
