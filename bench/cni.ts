@@ -18,7 +18,7 @@ import { createChainRunner } from '../cni/chain.js';
 import type { RuntimeConf } from '../cni/chain.js';
 import { createExecRunner, createInProcessRunner } from '../cni/exec.js';
 import { createKubeClient } from '../cni/meta/kube-client-node.js';
-import { systemClock } from '../cni/meta/kube.js';
+import { systemClock } from '../sriov/clock.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
 import { createPodResourcesClient } from '../cni/meta/podresources.js';
 import { parseNetworkConfig } from '../cni/network-config.js';

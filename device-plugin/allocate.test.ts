@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Vf } from '../sriov/model.js';
 import { AllocateError, containerAllocation, envName, goJson } from './allocate.js';
-import type { PciPoolConfig, PciSelector } from './config.js';
+import { EMPTY_PCI_SELECTOR, type PciPoolConfig, type PciSelector } from './config.js';
 import type { PciPoolDevice, PoolDevice } from './pools.js';
 
-const SEL: PciSelector = {
-  vendors: [],
-  devices: [],
-  drivers: [],
-  pciAddresses: [],
-  acpiIndexes: [],
-  pfNames: [],
-  rootDevices: [],
-  linkTypes: [],
-  vlans: [],
-  isRdma: false,
-  needVhostNet: false,
-};
+const SEL: PciSelector = EMPTY_PCI_SELECTOR;
 const CONFIG: PciPoolConfig = {
   resourceName: 'intel_sriov_dpdk',
   resourcePrefix: 'example.com',

@@ -294,17 +294,23 @@ function stripUnsupported(s: z.output<typeof netDeviceSelectorSchema>): PciSelec
   };
 }
 
+/** A selector that matches every device (every key empty or off). */
+export const EMPTY_PCI_SELECTOR: PciSelector = {
+  vendors: [],
+  devices: [],
+  drivers: [],
+  pciAddresses: [],
+  acpiIndexes: [],
+  pfNames: [],
+  rootDevices: [],
+  linkTypes: [],
+  vlans: [],
+  isRdma: false,
+  needVhostNet: false,
+};
+
 function acceleratorSelector(s: z.output<typeof acceleratorSelectorSchema>): PciSelector {
-  return {
-    ...s,
-    acpiIndexes: [],
-    pfNames: [],
-    rootDevices: [],
-    linkTypes: [],
-    vlans: [],
-    isRdma: false,
-    needVhostNet: false,
-  };
+  return { ...EMPTY_PCI_SELECTOR, ...s };
 }
 
 export interface ParseConfigOptions {

@@ -1,22 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Nic, Vf } from '../sriov/model.js';
-import type { NicSelector, PciSelector } from './config.js';
+import { EMPTY_PCI_SELECTOR, type NicSelector, type PciSelector } from './config.js';
 import { matchesNicSelector, matchesPciSelector } from './selectors.js';
 
-const EMPTY: PciSelector = {
-  vendors: [],
-  devices: [],
-  drivers: [],
-  pciAddresses: [],
-  acpiIndexes: [],
-  pfNames: [],
-  rootDevices: [],
-  linkTypes: [],
-  vlans: [],
-  isRdma: false,
-  needVhostNet: false,
-};
+const EMPTY: PciSelector = EMPTY_PCI_SELECTOR;
 
 const vfArb = fc
   .record({

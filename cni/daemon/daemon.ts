@@ -7,7 +7,7 @@ import { createExecRunner, createInProcessRunner } from '../exec.js';
 import { isJsonObject } from '../json.js';
 import type { JsonObject } from '../json.js';
 import { createKubeClient } from '../meta/kube-client-node.js';
-import { systemClock } from '../meta/kube.js';
+import { systemClock } from '../../sriov/clock.js';
 import type { KubeClient } from '../meta/kube.js';
 import { createMetaPlugin } from '../meta/plugin.js';
 import { createPodResourcesClient } from '../meta/podresources.js';

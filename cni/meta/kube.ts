@@ -1,5 +1,6 @@
 // The meta-plugin's narrow port to the Kubernetes API. The real adapter (kube-client-node.ts) is the
 // only file that sees @kubernetes/client-node; the daemon may implement it over cached informers.
+import type { Clock } from '../../sriov/clock.js';
 export interface PodInfo {
   readonly namespace: string;
   readonly name: string;
@@ -63,20 +64,6 @@ export interface PodEvent {
   readonly reason: string;
   readonly message: string;
 }
-
-/** Time, injected where there is polling or backoff. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) =>
-    new Promise((resolve) => {
-      setTimeout(resolve, ms);
-    }),
-};
 
 export function isKubeError(err: unknown, code: KubeErrorCode): boolean {
   return err instanceof KubeApiError && err.code === code;

@@ -5,7 +5,8 @@ import type { JsonObject } from '../json.js';
 import type { CniDns, CniResult } from '../result.js';
 import { NETWORK_STATUS_ANNOTATION } from './annotations.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
-import type { Clock, KubeClient, PodInfo } from './kube.js';
+import type { Clock } from '../../sriov/clock.js';
+import type { KubeClient, PodInfo } from './kube.js';
 
 export interface NetworkStatus {
   readonly name: string;

@@ -36,7 +36,8 @@ import {
 } from './devinfo.js';
 import { assignDevices, deviceNetdev, deviceQueues, fetchPodDevices, injectDevice } from './devices.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
-import type { Clock, KubeClient, PodInfo } from './kube.js';
+import type { Clock } from '../../sriov/clock.js';
+import type { KubeClient, PodInfo } from './kube.js';
 import { createIproute2PodRoutes, moveDefaultRoute } from './default-route.js';
 import type { PodRoutes } from './default-route.js';
 import { loadNad, resolveNetworkReference } from './nad.js';

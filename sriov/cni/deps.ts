@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { LinkOps } from '../link/link-ops.js';
 import type { PfVfSettings } from '../link/vf-settings.js';
 import type { Ipam } from './ipam.js';
-import type { Clock } from '../link/lock.js';
+import type { Clock } from '../clock.js';
 import type { StateStore } from './state.js';
 
 /** What the plugin needs to know about one VF, read from sysfs. */

@@ -13,7 +13,7 @@ import { createVfSettingsRecorder } from '../link/vf-settings-recorder.js';
 import type { SriovDeps, SriovLogOptions } from './deps.js';
 import { createIpam } from './ipam.js';
 import { createSysfsLocateVf } from './locate.js';
-import { systemClock } from '../link/lock.js';
+import { systemClock } from '../clock.js';
 import { createStateStore, DEFAULT_STATE_DIR } from './state.js';
 
 export interface SriovWiring {
