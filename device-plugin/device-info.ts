@@ -1,27 +1,19 @@
 // Device Information Spec files under --devinfo-dir and CDI specs under --cdi-dir: written
 // atomically (temp + rename), removed for the whole pool on start and stop.
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PoolConfig } from './config.js';
 import { cdiKind, deviceInfoFileName, deviceSpecs } from './allocate.js';
 import type { HostDevices } from './allocate.js';
 import type { PoolDevice } from './pools.js';
+import { writeFileAtomic } from '../sriov/atomic-file.js';
 
 const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
-async function writeAtomically(file: string, text: string, mode: number): Promise<void> {
-  const tmp = `${file}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(tmp, text, { mode });
-  } catch (err) {
-    // First write into a directory that does not exist yet (it is created lazily).
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(tmp, text, { mode });
-  }
-  // Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod.
-  await rename(tmp, file);
+// Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod. The
+// directory is created lazily, on the first write into it.
+function writeAtomically(file: string, text: string, mode: number): Promise<void> {
+  return writeFileAtomic(file, text, { mode, createDir: true });
 }
 
 /** Replaces the device-info file of one device (SRIOV-DP deletes then writes, mode 0444). */

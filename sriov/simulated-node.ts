@@ -3,10 +3,11 @@
 // `ip -json -details link show` output (links.json). Discovery reads it like the real /sys, so
 // tests, the demo and the benchmarks exercise the production code paths on real files.
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DPDK_DRIVERS } from './model.js';
 import type { LinkState } from './model.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 export const SIMULATED_NODE_ERROR = 'ERR_SIMULATED_NODE' as const;
 
@@ -690,10 +691,8 @@ async function readLinks(linksFile: string): Promise<LinksJsonEntry[]> {
   return parsed as LinksJsonEntry[];
 }
 
-async function writeLinksAtomically(linksFile: string, links: readonly unknown[]): Promise<void> {
-  const tmp = `${linksFile}.${String(process.pid)}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(links, null, 1)}\n`);
-  await rename(tmp, linksFile);
+function writeLinksAtomically(linksFile: string, links: readonly unknown[]): Promise<void> {
+  return writeFileAtomic(linksFile, `${JSON.stringify(links, null, 1)}\n`);
 }
 
 /**

@@ -3,12 +3,13 @@
 // removes it when the indicator disappears (the cluster network is gone) and on uninstall.
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../json.js';
 import { ConfGenError, GENERATED_CONF, generateConflist, pickPrimary } from './conf-gen.js';
 import type { Readiness } from './readiness.js';
+import { writeFileAtomic } from '../../sriov/atomic-file.js';
 
 export const CONF_CONDITION = 'cni-config';
 
@@ -94,9 +95,7 @@ export function createConfWriter(deps: ConfWriterDeps): ConfWriter {
     }
     const current = await readFile(file, 'utf8').catch(() => undefined);
     if (current !== text) {
-      const tmp = path.join(deps.confDir, `.${GENERATED_CONF}.${process.pid}.tmp`);
-      await writeFile(tmp, text, { mode: 0o600 });
-      await rename(tmp, file);
+      await writeFileAtomic(file, text, { mode: 0o600 });
       logger.info({ file, primary: primaryPath }, 'wrote CNI config');
     }
     lastProblem = '';

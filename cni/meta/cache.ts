@@ -1,11 +1,12 @@
 // The DEL cache: `<cniDir>/<containerID>`, everything DEL needs when the pod, the NADs or the API
 // server are gone. Written atomically (temp + rename) before the first delegate runs, and again
 // after each delegate's ADD (to record its result, the prevResult for its DEL).
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { CniError, CniErrorCode } from '../errors.js';
 import type { JsonObject } from '../json.js';
+import { writeFileAtomic } from '../../sriov/atomic-file.js';
 
 export const CACHE_KIND = 'netplumbCacheV1';
 
@@ -67,13 +68,10 @@ export function cachePath(cniDir: string, containerId: string): string {
 
 export async function writeCache(cniDir: string, cache: MetaCache): Promise<void> {
   const file = cachePath(cniDir, cache.containerId);
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     await mkdir(cniDir, { recursive: true, mode: 0o700 });
-    await writeFile(tmp, JSON.stringify(cache), { mode: 0o600 });
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(cache), { mode: 0o600 });
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new CniError(CniErrorCode.IoFailure, `cannot write DEL cache ${file}: ${(err as Error).message}`, {
       cause: err,
     });

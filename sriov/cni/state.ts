@@ -3,10 +3,11 @@
 //                                 the first side effect and updated as ADD proceeds;
 //   <dir>/pci/<pci>               the netns path owning the VF (sriov-cni's allocation file);
 //   <dir>/lock/<pci>.lock         the per-VF lock (./lock.ts).
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { fromLegacyRecord, isLegacyRecord } from './legacy.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cni/sriov';
 
@@ -97,10 +98,8 @@ export interface StateStore {
   readonly lockDir: string;
 }
 
-async function atomicWrite(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, content, { mode: 0o600 });
-  await rename(tmp, file);
+function atomicWrite(file: string, content: string): Promise<void> {
+  return writeFileAtomic(file, content, { mode: 0o600 });
 }
 
 export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {

@@ -6,7 +6,7 @@
 //
 // Failure injection: a file `<dir>/<pf>.fail` whose first line is a prefix of a call line (e.g.
 // `vf 3 trust`) makes that call fail (and not be recorded), to drive rollback paths.
-import { appendFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { VfSettings } from '../model.js';
@@ -21,6 +21,7 @@ import {
   vfSettingsFromIpJson,
 } from './vf-settings.js';
 import type { PfVfSettings, VfChange } from './vf-settings.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export interface RecordedCall {
   readonly pf: string;
@@ -90,9 +91,7 @@ export function createVfSettingsRecorder(options: RecorderOptions = {}): VfSetti
     }
     await mkdir(dir, { recursive: true });
     const file = stateFile(dir, pf, vf);
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(settings));
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(settings));
   }
 
   async function failPrefix(pf: string): Promise<string | null> {
@@ -204,9 +203,7 @@ async function writeLinksEntry(linksFile: string, pf: string, vf: number, s: VfS
     if (s.spoofchk !== null) entry.spoofchk = s.spoofchk;
     if (s.trust !== null) entry.trust = s.trust;
     if (s.linkState !== null) entry.link_state = s.linkState;
-    const tmp = `${linksFile}.${process.pid}.vfinfo.tmp`;
-    await writeFile(tmp, `${JSON.stringify(links, null, 1)}\n`);
-    await rename(tmp, linksFile);
+    await writeFileAtomic(linksFile, `${JSON.stringify(links, null, 1)}\n`);
   } finally {
     await lock.release();
   }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DPDK_DRIVERS } from '../model.js';
 import { removeVf } from '../simulated-node.js';
 import { deviceDir, driverOf, ProvisionError, readPf } from './pf-tree.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export interface PciControl {
   /** One write of `sriov_numvfs` (callers go through 0 when changing a non-zero count). */
@@ -215,9 +216,7 @@ export function createSimulatedPciControl(sysfsRoot: string): PciControl {
         query_rss_en: false,
       }));
     }
-    const tmp = `${linksFile}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(links, null, 1)}\n`);
-    await rename(tmp, linksFile);
+    await writeFileAtomic(linksFile, `${JSON.stringify(links, null, 1)}\n`);
   }
 
   // A kernel driver probing a VF that never had a netdev creates one; name it the way the

@@ -1,0 +1,38 @@
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from './atomic-file.js';
+
+describe('writeFileAtomic', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'np-atomic-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replaces the content and leaves no temp file behind', async () => {
+    const file = path.join(dir, 'f.json');
+    await writeFileAtomic(file, 'one');
+    await writeFileAtomic(file, 'two', { mode: 0o600 });
+    expect(await readFile(file, 'utf8')).toBe('two');
+    expect(await readdir(dir)).toEqual(['f.json']);
+  });
+
+  it('keeps concurrent writers of one file from sharing a temp file', async () => {
+    const file = path.join(dir, 'f');
+    const texts = Array.from({ length: 20 }, (_, i) => `writer-${i}`.repeat(1000));
+    await Promise.all(texts.map((t) => writeFileAtomic(file, t)));
+    expect(texts).toContain(await readFile(file, 'utf8'));
+    expect(await readdir(dir)).toEqual(['f']);
+  });
+
+  it('creates the parent directory only when asked', async () => {
+    const file = path.join(dir, 'a', 'b', 'f');
+    await expect(writeFileAtomic(file, 'x')).rejects.toMatchObject({ code: 'ENOENT' });
+    await writeFileAtomic(file, 'x', { createDir: true });
+    expect((await stat(file)).isFile()).toBe(true);
+  });
+});

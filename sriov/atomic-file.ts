@@ -1,0 +1,35 @@
+// Writes a file so readers see either the old content or the new, never a torn one: a uniquely
+// named temp file in the same directory, then rename(2). Used for every cache, state record and
+// generated file (device-plugin/ and cni/ depend on sriov/, so it lives here).
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** Mode of the new file (subject to the umask, as with writeFile). */
+  readonly mode?: number;
+  /** Create the parent directory when it is missing (only then: no mkdir on the hot path). */
+  readonly createDir?: boolean;
+}
+
+export async function writeFileAtomic(
+  file: string,
+  data: string,
+  opts: AtomicWriteOptions = {},
+): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+  const write = (): Promise<void> => writeFile(tmp, data, opts.mode === undefined ? {} : { mode: opts.mode });
+  try {
+    try {
+      await write();
+    } catch (err) {
+      if (opts.createDir !== true || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(path.dirname(file), { recursive: true });
+      await write();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
