@@ -7,8 +7,7 @@ import { cdiKind, deviceInfoFileName, deviceSpecs } from './allocate.js';
 import type { HostDevices } from './allocate.js';
 import type { PoolDevice } from './pools.js';
 import { writeFileAtomic } from '../sriov/atomic-file.js';
-
-const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+import { BDF_PATTERN } from '../sriov/pci.js';
 
 // Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod. The
 // directory is created lazily, on the first write into it.
@@ -37,7 +36,7 @@ export async function removePoolDeviceInfo(dir: string, config: PoolConfig): Pro
       .filter((f) => {
         if (!f.startsWith(base) || !f.endsWith('-device.json')) return false;
         const id = f.slice(base.length, -'-device.json'.length);
-        return config.deviceType === 'nic' ? /#\d+$/.test(id) : BDF.test(id);
+        return config.deviceType === 'nic' ? /#\d+$/.test(id) : BDF_PATTERN.test(id);
       })
       .map((f) => rm(path.join(dir, f), { force: true })),
   );

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { VlanProto } from '../link/vf-settings.js';
 import type { LinkState } from '../model.js';
+import { BDF_PATTERN } from '../pci.js';
 
 export const SriovConfigErrorCode = { INVALID: 'SRIOV_CONFIG_INVALID' } as const;
 
@@ -47,7 +48,6 @@ export interface SriovConfig {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-export const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 export const MAC_ADDRESS = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 const onOff = z.enum(['on', 'off']);
@@ -124,7 +124,7 @@ export function parseSriovConfig(input: unknown): SriovConfig {
     );
   }
   const deviceID = c.deviceID.toLowerCase();
-  if (!PCI_ADDRESS.test(deviceID)) {
+  if (!BDF_PATTERN.test(deviceID)) {
     throw new SriovConfigError(
       'deviceID',
       `${JSON.stringify(c.deviceID)} is not a PCI address; write it as "0000:3b:02.1"`,

@@ -2,8 +2,7 @@
 // /sys or a simulated node): count files, virtfnN links, drivers, netdevs.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
-
-export const PCI_BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+import { BDF_PATTERN } from '../pci.js';
 
 export class ProvisionError extends Error {
   override readonly name = 'ProvisionError';
@@ -62,7 +61,7 @@ async function netdevOf(sysfsRoot: string, pci: string): Promise<string | null> 
 /** Resolves a PF given as PCI address or netdev name; throws ProvisionError naming the fix. */
 export async function resolvePf(sysfsRoot: string, pf: string): Promise<string> {
   let pci = pf.toLowerCase();
-  if (!PCI_BDF.test(pci)) {
+  if (!BDF_PATTERN.test(pci)) {
     try {
       pci = path.basename(await readlink(path.join(sysfsRoot, 'class', 'net', pf, 'device')));
     } catch (error) {
