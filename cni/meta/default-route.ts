@@ -2,8 +2,7 @@
 // default route of that family goes through the requested gateway on that attachment's interface
 // (Multus SetDefaultGW/DeleteDefaultGW), and the routes in the results say so. Route changes run
 // in the pod netns through a small port (iproute2 via nsenter in production).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { createCommandRunner, type CommandRunner } from '../../sriov/link/command.js';
 import { CniError, CniErrorCode } from '../errors.js';
 import { ipFamily } from '../result.js';
 import type { CniResult, CniRoute } from '../result.js';
@@ -13,12 +12,10 @@ export interface PodRoutes {
   replaceDefault(netns: string, family: 4 | 6, ifname: string, gw: string): Promise<void>;
 }
 
-const run = promisify(execFile);
-
-export function createIproute2PodRoutes(): PodRoutes {
+export function createIproute2PodRoutes(run: CommandRunner = createCommandRunner()): PodRoutes {
   return {
     async replaceDefault(netns, family, ifname, gw) {
-      const ip = (...args: string[]) => run('nsenter', [`--net=${netns}`, 'ip', `-${family}`, ...args]);
+      const ip = (...args: string[]) => run(['nsenter', `--net=${netns}`, 'ip', `-${family}`, ...args]);
       try {
         for (let i = 0; i < 16; i++) {
           const { stdout } = await ip('route', 'show', 'default');
