@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{sriov,device-plugin,cni,proto,hack,test,bin,deployments}/**/*.test.ts'],
+    include: ['{lib,sriov,device-plugin,cni,webhook,sim,proto,hack,test,bin,deployments}/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**', 'test/vm/**', 'test/fixtures/**'],
     // Network-namespace tests share the host's kernel objects; keep files isolated in forks.
     pool: 'forks',

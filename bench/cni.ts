@@ -18,13 +18,13 @@ import { createChainRunner } from '../cni/chain.js';
 import type { RuntimeConf } from '../cni/chain.js';
 import { createExecRunner, createInProcessRunner } from '../cni/exec.js';
 import { createKubeClient } from '../cni/meta/kube-client-node.js';
-import { systemClock } from '../sriov/clock.js';
+import { systemClock } from '../lib/clock.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
 import { createPodResourcesClient } from '../cni/meta/podresources.js';
 import { parseNetworkConfig } from '../cni/network-config.js';
 import { createPlugin } from '../cni/skel.js';
 import type { CniRequest } from '../cni/skel.js';
-import { startFakeApiServer } from '../test/fakes/apiserver.js';
+import { startFakeApiServer } from '../sim/apiserver.js';
 import type { Reporter } from './types.js';
 
 const sh = promisify(execFile);

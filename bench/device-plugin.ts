@@ -13,11 +13,11 @@ import type { DevicePlugin } from '../device-plugin/plugin.js';
 import { DevicePluginClient, DevicePluginService } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import type { Device, DevicePluginServer } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import { discoverNode } from '../sriov/discover.js';
-import { generatedNode } from '../sriov/simulated-node-presets.js';
-import type { WrittenNode } from '../sriov/simulated-node.js';
+import { generatedNode } from '../sim/simulated-node-presets.js';
+import type { WrittenNode } from '../sim/simulated-node.js';
 import { fileVfState } from '../sriov/vf-state.js';
-import { startFakeKubelet } from '../test/fakes/kubelet.js';
-import type { FakeKubelet } from '../test/fakes/kubelet.js';
+import { startFakeKubelet } from '../sim/kubelet.js';
+import type { FakeKubelet } from '../sim/kubelet.js';
 import type { Reporter } from './types.js';
 
 const CONFIG = {

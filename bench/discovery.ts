@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { discoverNode, readVf } from '../sriov/discover.js';
-import { generatedNode } from '../sriov/simulated-node-presets.js';
+import { generatedNode } from '../sim/simulated-node-presets.js';
 import { fileVfState } from '../sriov/vf-state.js';
 import type { Reporter } from './types.js';
 

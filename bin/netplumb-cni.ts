@@ -5,8 +5,8 @@
 import pino from 'pino';
 import type { DestinationStream, Level } from 'pino';
 import { createExecRunner } from '../cni/exec.js';
-import { isJsonObject } from '../cni/json.js';
-import { systemClock } from '../sriov/clock.js';
+import { isJsonObject } from '../lib/json.js';
+import { systemClock } from '../lib/clock.js';
 import type { KubeClient } from '../cni/meta/kube.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
 import type { PodResourcesClient } from '../cni/meta/podresources-port.js';

@@ -3,8 +3,8 @@
 // Environment read here only: NETPLUMB_SYSFS_ROOT (simulated node), NETPLUMB_SRIOV_STATE_DIR
 // (default /var/lib/cni/sriov), NETPLUMB_PF_RECORDER_DIR (simulated node: record PF VF settings).
 import { runPluginMain } from '../cni/skel.js';
-import { createSriovPlugin } from '../sriov/cni/plugin.js';
-import { createSriovDeps } from '../sriov/cni/wiring.js';
+import { createSriovPlugin } from '../cni/sriov/plugin.js';
+import { createSriovDeps } from '../cni/sriov/wiring.js';
 import { resolveSysfsRoot } from '../sriov/sysfs.js';
 
 const env = process.env;

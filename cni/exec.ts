@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { CniError, CniErrorCode } from './errors.js';
-import { isJsonObject } from './json.js';
+import { isJsonObject } from '../lib/json.js';
 import type { CniPluginFn, CniRequest, CniResponse } from './skel.js';
 
 export interface PluginOutput extends CniResponse {

@@ -1,8 +1,8 @@
 // Network configurations (a single `.conf` or a `.conflist`) kept as raw JSON: only the keys a runtime
 // owns (`cniVersion`, `name`, `runtimeConfig`, `prevResult`, `args`) are ever written.
 import { CniError, CniErrorCode } from './errors.js';
-import { isJsonObject } from './json.js';
-import type { JsonObject, JsonValue } from './json.js';
+import { isJsonObject } from '../lib/json.js';
+import type { JsonObject, JsonValue } from '../lib/json.js';
 import { DEFAULT_CONFIG_VERSION } from './version.js';
 
 /** A network as a chain of plugins (a single conf becomes a chain of one, as libcni does). */

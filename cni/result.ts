@@ -10,7 +10,7 @@
 // - 1.x omits an empty `dns`; older formats always print `"dns": {}` like the Go types do.
 import { z } from 'zod';
 import { CniError, CniErrorCode } from './errors.js';
-import type { JsonObject } from './json.js';
+import type { JsonObject } from '../lib/json.js';
 import { resultFormatOf, versionAtLeast } from './version.js';
 
 export interface CniInterface {

@@ -5,8 +5,8 @@
 import { CniError, CniErrorCode } from './errors.js';
 import { CniCommand, parseCniEnv } from './env.js';
 import type { CniArg, CniEnv } from './env.js';
-import { isJsonObject } from './json.js';
-import type { JsonObject } from './json.js';
+import { isJsonObject } from '../lib/json.js';
+import type { JsonObject } from '../lib/json.js';
 import { parseJsonObject } from './network-config.js';
 import { decodeResult, encodeResult, printJson } from './result.js';
 import type { CniResult } from './result.js';

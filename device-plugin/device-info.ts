@@ -6,7 +6,7 @@ import type { PoolConfig } from './config.js';
 import { cdiKind, deviceInfoFileName, deviceSpecs } from './allocate.js';
 import type { HostDevices } from './allocate.js';
 import type { PoolDevice } from './pools.js';
-import { writeFileAtomic } from '../sriov/atomic-file.js';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 import { BDF_PATTERN } from '../sriov/pci.js';
 
 // Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod. The

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverNode } from '../sriov/discover.js';
 import type { NodeModel } from '../sriov/model.js';
-import { simulatedNode } from '../sriov/simulated-node.js';
+import { simulatedNode } from '../sim/simulated-node.js';
 import { fileVfState } from '../sriov/vf-state.js';
 import { parseConfig } from './config.js';
 import type { PoolConfig } from './config.js';

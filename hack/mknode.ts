@@ -3,9 +3,9 @@ import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { generatedNode, isNodePresetName, NODE_PRESETS } from '../sriov/simulated-node-presets.js';
-import { SimulatedNodeError } from '../sriov/simulated-node.js';
-import type { SimulatedNodeBuilder } from '../sriov/simulated-node.js';
+import { generatedNode, isNodePresetName, NODE_PRESETS } from '../sim/simulated-node-presets.js';
+import { SimulatedNodeError } from '../sim/simulated-node.js';
+import type { SimulatedNodeBuilder } from '../sim/simulated-node.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'nodes');

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../test/support/bin.js';
 import { discoverNode, readVf, VF_LOOKUP_ERROR } from './discover.js';
 import type { NodeModel, Pf, Vf } from './model.js';
-import { generatedNode } from './simulated-node-presets.js';
-import { pciDeviceDir, removeVf, setLinkState, simulatedNode } from './simulated-node.js';
+import { generatedNode } from '../sim/simulated-node-presets.js';
+import { pciDeviceDir, removeVf, setLinkState, simulatedNode } from '../sim/simulated-node.js';
 import { resolveSysfsRoot } from './sysfs.js';
 import { fileVfState } from './vf-state.js';
 

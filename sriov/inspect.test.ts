@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeArgsFor, PROJECT_ROOT } from '../test/support/bin.js';
 import { discoverNode } from './discover.js';
 import { inspectDocument, renderInspect, selectPf } from './inspect.js';
-import { pciDeviceDir } from './simulated-node.js';
-import { intelX710Node } from './simulated-node-presets.js';
+import { pciDeviceDir } from '../sim/simulated-node.js';
+import { intelX710Node } from '../sim/simulated-node-presets.js';
 import { fileVfState } from './vf-state.js';
 
 const run = promisify(execFile);

@@ -5,8 +5,8 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { setLinkState, simulatedNode } from '../sriov/simulated-node.js';
-import { startFakeKubelet } from './fakes/kubelet.js';
+import { setLinkState, simulatedNode } from '../sim/simulated-node.js';
+import { startFakeKubelet } from '../sim/kubelet.js';
 import { nodeArgsFor } from './support/bin.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -17,11 +17,11 @@ import type {
   ListPodResourcesResponse,
 } from '../proto/gen/podresources/v1/api.js';
 import { discoverNode } from '../sriov/discover.js';
-import { removeVf, setLinkState, simulatedNode } from '../sriov/simulated-node.js';
-import type { WrittenNode } from '../sriov/simulated-node.js';
+import { removeVf, setLinkState, simulatedNode } from '../sim/simulated-node.js';
+import type { WrittenNode } from '../sim/simulated-node.js';
 import { fileVfState } from '../sriov/vf-state.js';
-import { startFakeKubelet } from './fakes/kubelet.js';
-import type { FakeKubelet, FakeKubeletMode } from './fakes/kubelet.js';
+import { startFakeKubelet } from '../sim/kubelet.js';
+import type { FakeKubelet, FakeKubeletMode } from '../sim/kubelet.js';
 
 const UP = { operstate: 'up', carrier: true } as const;
 const PF0 = '0000:3b:00.0';

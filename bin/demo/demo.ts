@@ -17,8 +17,8 @@ import { startCniDaemon } from '../../cni/daemon/daemon.js';
 
 import { GENERATED_CONF } from '../../cni/daemon/conf-gen.js';
 import { buildShim } from '../../cni/daemon/shim-build.js';
-import { simulatedNode } from '../../sriov/simulated-node.js';
-import { createVfSettingsRecorder } from '../../sriov/link/vf-settings-recorder.js';
+import { simulatedNode } from '../../sim/simulated-node.js';
+import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
 import { createApiStandIn } from './api-stand-in.js';
 import { startDeviceSide } from './device-side.js';
 

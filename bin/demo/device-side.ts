@@ -7,8 +7,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import type { WrittenNode } from '../../sriov/simulated-node.js';
-import { startFakeKubelet } from '../../test/fakes/kubelet.js';
+import type { WrittenNode } from '../../sim/simulated-node.js';
+import { startFakeKubelet } from '../../sim/kubelet.js';
 
 export interface DeviceSide {
   readonly registered: readonly string[];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 import { startCniDaemon, readDaemonConfig } from './daemon.js';
 import { install, uninstall } from './install.js';
 import type { InstallItem } from './install.js';

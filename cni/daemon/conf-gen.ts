@@ -2,8 +2,8 @@
 // from the node's primary network (the alphabetically first other config in the conf dir, as the
 // runtime itself would pick), carrying its cniVersion and capabilities, so the runtime keeps
 // passing portMappings/bandwidth/... to the cluster network through us.
-import { isJsonObject } from '../json.js';
-import type { JsonObject, JsonValue } from '../json.js';
+import { isJsonObject } from '../../lib/json.js';
+import type { JsonObject, JsonValue } from '../../lib/json.js';
 import { DAEMON_SOCKET_KEY } from './wire.js';
 
 export const GENERATED_CONF = '00-netplumb.conflist';

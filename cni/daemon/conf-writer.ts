@@ -6,10 +6,10 @@ import type { FSWatcher } from 'node:fs';
 import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 import { ConfGenError, GENERATED_CONF, generateConflist, pickPrimary } from './conf-gen.js';
 import type { Readiness } from './readiness.js';
-import { writeFileAtomic } from '../../sriov/atomic-file.js';
+import { writeFileAtomic } from '../../lib/atomic-file.js';
 
 export const CONF_CONDITION = 'cni-config';
 

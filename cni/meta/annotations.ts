@@ -4,8 +4,8 @@
 import { isIP } from 'node:net';
 import { CniError, CniErrorCode } from '../errors.js';
 import { interfaceNameProblem } from '../env.js';
-import { isJsonObject } from '../json.js';
-import type { JsonObject, JsonValue } from '../json.js';
+import { isJsonObject } from '../../lib/json.js';
+import type { JsonObject, JsonValue } from '../../lib/json.js';
 
 export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
 export const DEFAULT_NETWORK_ANNOTATION = 'v1.multus-cni.io/default-network';

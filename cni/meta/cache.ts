@@ -5,8 +5,8 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { CniError, CniErrorCode } from '../errors.js';
-import type { JsonObject } from '../json.js';
-import { writeFileAtomic } from '../../sriov/atomic-file.js';
+import type { JsonObject } from '../../lib/json.js';
+import { writeFileAtomic } from '../../lib/atomic-file.js';
 
 export const CACHE_KIND = 'netplumbCacheV1';
 

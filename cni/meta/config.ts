@@ -3,7 +3,7 @@
 // Validated once at the edge; unknown keys are kept (Multus configs carry extras) and reported.
 import { z } from 'zod';
 import { CniError, CniErrorCode } from '../errors.js';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 
 export const META_DEFAULTS = {
   confDir: '/etc/cni/multus/net.d',

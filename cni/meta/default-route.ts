@@ -2,7 +2,7 @@
 // default route of that family goes through the requested gateway on that attachment's interface
 // (Multus SetDefaultGW/DeleteDefaultGW), and the routes in the results say so. Route changes run
 // in the pod netns through a small port (iproute2 via nsenter in production).
-import { createCommandRunner, type CommandRunner } from '../../sriov/link/command.js';
+import { createCommandRunner, type CommandRunner } from '../../lib/command.js';
 import { CniError, CniErrorCode } from '../errors.js';
 import { ipFamily } from '../result.js';
 import type { CniResult, CniRoute } from '../result.js';

@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CniError, CniErrorCode } from '../errors.js';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 import { pluginType } from '../network-config.js';
 import { PodResourcesError, PodResourcesErrorCode } from './podresources-port.js';
 import type { PodDevices, PodResourcesClient } from './podresources-port.js';

@@ -3,8 +3,8 @@
 // goes to the delegates as capability `CNIDeviceInfoFile`), read back for network-status, removed on DEL.
 import { copyFile, chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { isJsonObject } from '../json.js';
-import type { JsonObject } from '../json.js';
+import { isJsonObject } from '../../lib/json.js';
+import type { JsonObject } from '../../lib/json.js';
 
 const slashToDash = (s: string) => s.replaceAll('/', '-');
 

@@ -4,7 +4,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CniError, CniErrorCode } from '../errors.js';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 import { parseJsonObject, parseNetworkConfig } from '../network-config.js';
 import type { NetworkConfigList } from '../network-config.js';
 import { RESOURCE_NAME_ANNOTATION } from './annotations.js';

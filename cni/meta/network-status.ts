@@ -1,11 +1,11 @@
 // `k8s.v1.cni.cncf.io/network-status`: built from each attachment's result (NADC
 // CreateNetworkStatuses rules) and written to pods/status with retry on conflict.
 import type { Logger } from 'pino';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 import type { CniDns, CniResult } from '../result.js';
 import { NETWORK_STATUS_ANNOTATION } from './annotations.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
-import type { Clock } from '../../sriov/clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { KubeClient, PodInfo } from './kube.js';
 
 export interface NetworkStatus {

@@ -3,8 +3,8 @@
 // annotation, `cni-args` merged into `args.cni`, CNI_ARGS for the delegates. Pure.
 import { CniError, CniErrorCode } from '../errors.js';
 import type { CniArg } from '../env.js';
-import { isJsonObject } from '../json.js';
-import type { JsonObject } from '../json.js';
+import { isJsonObject } from '../../lib/json.js';
+import type { JsonObject } from '../../lib/json.js';
 import type { NetworkConfigList } from '../network-config.js';
 import { ipFamily } from '../result.js';
 import type { NetworkSelection } from './annotations.js';

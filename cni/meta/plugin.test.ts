@@ -9,7 +9,7 @@ import { CniError } from '../errors.js';
 import { createInProcessRunner } from '../exec.js';
 import { createPlugin } from '../skel.js';
 import type { CniPluginFn } from '../skel.js';
-import type { Clock } from '../../sriov/clock.js';
+import type { Clock } from '../../lib/clock.js';
 import { createMetaPlugin } from './plugin.js';
 
 let dir: string;

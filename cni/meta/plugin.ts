@@ -9,7 +9,7 @@ import { CniError, CniErrorCode } from '../errors.js';
 import { cniArg } from '../env.js';
 import type { CniArg } from '../env.js';
 import type { PluginRunner } from '../exec.js';
-import type { JsonObject } from '../json.js';
+import type { JsonObject } from '../../lib/json.js';
 import { parseNetworkConfig, pluginType } from '../network-config.js';
 import { EMPTY_RESULT, decodeResult, ipFamily } from '../result.js';
 import type { CniResult } from '../result.js';
@@ -36,7 +36,7 @@ import {
 } from './devinfo.js';
 import { assignDevices, deviceNetdev, deviceQueues, fetchPodDevices, injectDevice } from './devices.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
-import type { Clock } from '../../sriov/clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { KubeClient, PodInfo } from './kube.js';
 import { createIproute2PodRoutes, moveDefaultRoute } from './default-route.js';
 import type { PodRoutes } from './default-route.js';

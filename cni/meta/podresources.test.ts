@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakePodResources } from '../../test/fakes/podresources.js';
+import { startFakePodResources } from '../../sim/podresources.js';
 import { fetchPodDevices } from './devices.js';
 import { createPodResourcesClient } from './podresources.js';
 

@@ -2,8 +2,8 @@
 // command runs as `ip -n <name>` (for /run/netns/<name>) or `nsenter --net=<path> ip …`.
 import path from 'node:path';
 import { z } from 'zod';
-import { CommandError, createCommandRunner } from './command.js';
-import type { CommandRunner } from './command.js';
+import { CommandError, createCommandRunner } from '../../lib/command.js';
+import type { CommandRunner } from '../../lib/command.js';
 import { LinkError, LinkErrorCode } from './link-ops.js';
 import type { Link, LinkAddress, LinkOps, LinkStep, Netns, RouteSpec } from './link-ops.js';
 

@@ -1,11 +1,11 @@
 // The contract every LinkOps implementation passes, on a real netns and a real veth whose host
 // end stands for a VF netdev. Imported by each adapter's test file (and usable from the VM suite).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCommandRunner } from './command.js';
+import { createCommandRunner } from '../../lib/command.js';
 import { LinkErrorCode } from './link-ops.js';
 import type { LinkOps } from './link-ops.js';
-import { createTestNetns, createTestVeth, uniqueName } from './testing.js';
-import type { TestNetns, TestVeth } from './testing.js';
+import { createTestNetns, createTestVeth, uniqueName } from '../../test/support/netns.js';
+import type { TestNetns, TestVeth } from '../../test/support/netns.js';
 
 export function describeLinkOpsContract(adapter: string, makeOps: () => LinkOps, prefix = 'np-slc'): void {
   describe(`LinkOps contract: ${adapter}`, () => {

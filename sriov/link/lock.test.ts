@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock } from './lock.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 
 let dir: string;
 beforeEach(async () => {

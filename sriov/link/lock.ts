@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '../../lib/clock.js';
 
 export const LockErrorCode = { TIMEOUT: 'VF_LOCK_TIMEOUT' } as const;
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { netnsAlive } from './netns.js';
-import { createTestNetns } from './testing.js';
+import { createTestNetns } from '../../test/support/netns.js';
 
 describe('netnsAlive', () => {
   it('is true for a named netns and for /proc/<pid>/ns/net, false once the netns is deleted', async () => {

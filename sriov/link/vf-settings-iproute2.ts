@@ -1,7 +1,7 @@
 // PfVfSettings over iproute2: `ip link set dev <pf> vf N …` and `ip -json link show dev <pf>`.
 // PFs live in the host netns, so no netns switching here.
-import { CommandError, createCommandRunner } from './command.js';
-import type { CommandRunner } from './command.js';
+import { CommandError, createCommandRunner } from '../../lib/command.js';
+import type { CommandRunner } from '../../lib/command.js';
 import { classifyIpError } from './iproute2.js';
 import { LinkError, LinkErrorCode } from './link-ops.js';
 import { describeVfChange, pfLinkJson, vfChangeArgs, vfSettingsFromIpJson } from './vf-settings.js';

@@ -4,13 +4,13 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createIproute2VfSettings } from './vf-settings-iproute2.js';
-import { createVfSettingsRecorder } from './vf-settings-recorder.js';
+import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
 import { describeVfSettingsContract } from './vf-settings.contract.js';
 import { parseVfChangeArgs, vfChangeArgs, vfSettingsFromIpJson, VlanProto } from './vf-settings.js';
 import type { VfChange } from './vf-settings.js';
-import type { CommandRunner } from './command.js';
+import type { CommandRunner } from '../../lib/command.js';
 import { readVf } from '../discover.js';
-import { simulatedNode } from '../simulated-node.js';
+import { simulatedNode } from '../../sim/simulated-node.js';
 import { fileVfState } from '../vf-state.js';
 
 const dirs: string[] = [];

@@ -2,11 +2,11 @@
 // machines; a progress bar on stderr for long runs when stderr is a terminal.
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { createStateStore, DEFAULT_STATE_DIR } from '../cni/state.js';
-import { simulatedLinksFile } from '../cni/wiring.js';
+import { createStateStore, DEFAULT_STATE_DIR } from '../records/state.js';
+import { simulatedLinksFile } from '../../cni/sriov/wiring.js';
 import { netnsAlive } from '../link/netns.js';
 import { createIproute2VfSettings } from '../link/vf-settings-iproute2.js';
-import { createVfSettingsRecorder } from '../link/vf-settings-recorder.js';
+import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
 import { DEFAULT_SYSFS_ROOT, resolveSysfsRoot } from '../sysfs.js';
 import type { Change, ProvisionDeps } from './operations.js';
 import { bindVfs, describeChange, setVfCount } from './operations.js';

@@ -2,7 +2,7 @@
 // made, so the command can report them and a re-run can show it is idempotent (no changes).
 import type { PfVfSettings, VfChange } from '../link/vf-settings.js';
 import { describeVfChange } from '../link/vf-settings.js';
-import type { StateStore } from '../cni/state.js';
+import type { StateStore } from '../records/state.js';
 import type { PciControl } from './pci-control.js';
 import { pfOfVf, ProvisionError, readPf, resolvePf } from './pf-tree.js';
 

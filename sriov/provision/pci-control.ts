@@ -5,9 +5,9 @@
 import { access, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DPDK_DRIVERS } from '../model.js';
-import { removeVf } from '../simulated-node.js';
+import { removeVf } from '../../sim/simulated-node.js';
 import { deviceDir, driverOf, ProvisionError, readPf } from './pf-tree.js';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../../lib/atomic-file.js';
 
 export interface PciControl {
   /** One write of `sriov_numvfs` (callers go through 0 when changing a non-zero count). */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIproute2VfSettings } from '../../sriov/link/vf-settings-iproute2.js';
 import type { VfSettings } from '../../sriov/model.js';
-import { simulatedNode } from '../../sriov/simulated-node.js';
+import { simulatedNode } from '../../sim/simulated-node.js';
 import { execCni, expectSuccess } from './support/cni.js';
 import { ipJson, linkNames, netnsNames, run, uniqueName, writeGuestExecutable } from './support/guest.js';
 import { createNetdevsimPf } from './support/netdevsim.js';

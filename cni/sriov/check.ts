@@ -1,11 +1,11 @@
 // CHECK: the VF is still in the pod under the expected name and MAC, and the PF still holds the
 // VLAN and MAC the config asks for (sriov-cni's CHECK is a no-op; ours looks).
-import { CniError, CniErrorCode } from '../../cni/errors.js';
-import type { CniResult } from '../../cni/result.js';
+import { CniError, CniErrorCode } from '../errors.js';
+import type { CniResult } from '../result.js';
 import type { SriovConfig } from './config.js';
 import type { SriovDeps } from './deps.js';
 import type { CniEnvMap } from './ipam.js';
-import { Phase } from './state.js';
+import { Phase } from '../../sriov/records/state.js';
 
 export interface CheckRequest {
   readonly config: SriovConfig;

@@ -2,15 +2,15 @@
 // and the recovery of a VF whose pod netns died without a DEL (sriov-cni #349, #126). It is
 // idempotent and looks for the netdev wherever a crash may have left it.
 import type { Logger } from 'pino';
-import { CniError, CniErrorCode } from '../../cni/errors.js';
-import { LinkError, LinkErrorCode } from '../link/link-ops.js';
-import type { Netns } from '../link/link-ops.js';
-import { VlanProto } from '../link/vf-settings.js';
-import type { VfChange } from '../link/vf-settings.js';
+import { CniError, CniErrorCode } from '../errors.js';
+import { LinkError, LinkErrorCode } from '../../sriov/link/link-ops.js';
+import type { Netns } from '../../sriov/link/link-ops.js';
+import { VlanProto } from '../../sriov/link/vf-settings.js';
+import type { VfChange } from '../../sriov/link/vf-settings.js';
 import type { SriovDeps } from './deps.js';
 import type { CniEnvMap } from './ipam.js';
-import { Phase } from './state.js';
-import type { Attachment } from './state.js';
+import { Phase } from '../../sriov/records/state.js';
+import type { Attachment } from '../../sriov/records/state.js';
 
 const ORDER: readonly string[] = [
   Phase.STARTED,

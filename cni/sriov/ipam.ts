@@ -1,11 +1,11 @@
 // IPAM delegation: the IPAM plugin named by `ipam.type` gets the complete network config on
 // stdin and the same CNI_* environment (SPEC.md "Delegated plugins"), run through the CNI core's
 // PluginRunner (a real exec of /usr/lib/cni/host-local, static, … in tests and production).
-import { CniError, CniErrorCode } from '../../cni/errors.js';
-import { checkPluginOutput } from '../../cni/exec.js';
-import type { PluginRunner } from '../../cni/exec.js';
-import { decodeResult } from '../../cni/result.js';
-import type { CniResult } from '../../cni/result.js';
+import { CniError, CniErrorCode } from '../errors.js';
+import { checkPluginOutput } from '../exec.js';
+import type { PluginRunner } from '../exec.js';
+import { decodeResult } from '../result.js';
+import type { CniResult } from '../result.js';
 
 export type CniEnvMap = Readonly<Record<string, string | undefined>>;
 

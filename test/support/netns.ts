@@ -1,7 +1,7 @@
 // Real kernel objects for tests: named netns and veth pairs standing in for VF netdevs.
 // Names carry a caller prefix and a random suffix so parallel test files never collide.
 import { randomBytes } from 'node:crypto';
-import { createCommandRunner } from './command.js';
+import { createCommandRunner } from '../../lib/command.js';
 
 const run = createCommandRunner();
 

@@ -20,17 +20,17 @@ import {
   type ListAndWatchResponse,
   type RegisterRequest,
   type RegistrationServer,
-} from '../../proto/gen/deviceplugin/v1beta1/api.js';
+} from '../proto/gen/deviceplugin/v1beta1/api.js';
 import {
   RegistrationClient as WatcherClient,
   type PluginInfo,
-} from '../../proto/gen/pluginregistration/v1/api.js';
+} from '../proto/gen/pluginregistration/v1/api.js';
 import {
   PodResourcesListerService,
   type ContainerDevices,
   type PodResources,
   type PodResourcesListerServer,
-} from '../../proto/gen/podresources/v1/api.js';
+} from '../proto/gen/podresources/v1/api.js';
 
 export type FakeKubeletMode = 'legacy' | 'watcher' | 'both';
 

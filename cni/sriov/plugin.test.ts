@@ -2,9 +2,9 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempNameFor } from './attach.js';
-import { createStateStore, Phase } from './state.js';
-import { createBench } from './testing.js';
-import type { Bench } from './testing.js';
+import { createStateStore, Phase } from '../../sriov/records/state.js';
+import { createBench } from '../../test/support/sriov-cni-bench.js';
+import type { Bench } from '../../test/support/sriov-cni-bench.js';
 
 let bench: Bench;
 

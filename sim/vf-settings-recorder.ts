@@ -9,9 +9,9 @@
 import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
-import type { VfSettings } from '../model.js';
-import { LinkError, LinkErrorCode } from './link-ops.js';
-import { acquireLock } from './lock.js';
+import type { VfSettings } from '../sriov/model.js';
+import { LinkError, LinkErrorCode } from '../sriov/link/link-ops.js';
+import { acquireLock } from '../sriov/link/lock.js';
 import {
   applyVfChange,
   DEFAULT_VF_SETTINGS,
@@ -19,9 +19,9 @@ import {
   pfLinkJson,
   vfChangeArgs,
   vfSettingsFromIpJson,
-} from './vf-settings.js';
-import type { PfVfSettings, VfChange } from './vf-settings.js';
-import { writeFileAtomic } from '../atomic-file.js';
+} from '../sriov/link/vf-settings.js';
+import type { PfVfSettings, VfChange } from '../sriov/link/vf-settings.js';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 
 export interface RecordedCall {
   readonly pf: string;

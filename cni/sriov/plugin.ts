@@ -1,18 +1,18 @@
 // The SR-IOV CNI plugin (`"type": "sriov"`): thin verbs over the domain (attach/release), built on
 // the CNI core's skeleton so the executable and the daemon run the same code.
 import type { Logger } from 'pino';
-import { CniError, CniErrorCode } from '../../cni/errors.js';
-import { createPlugin } from '../../cni/skel.js';
-import type { CheckCall, CniPluginFn, DelCall, GcCall } from '../../cni/skel.js';
-import { SPEC_VERSIONS } from '../../cni/version.js';
-import { LinkError } from '../link/link-ops.js';
+import { CniError, CniErrorCode } from '../errors.js';
+import { createPlugin } from '../skel.js';
+import type { CheckCall, CniPluginFn, DelCall, GcCall } from '../skel.js';
+import { SPEC_VERSIONS } from '../version.js';
+import { LinkError } from '../../sriov/link/link-ops.js';
 import { addVf, ipamEnvFor, recoverVf } from './attach.js';
 import { checkVf } from './check.js';
 import { parseSriovConfig, resolveMac, SriovConfigError } from './config.js';
 import type { SriovDeps } from './deps.js';
-import { acquireLock } from '../link/lock.js';
+import { acquireLock } from '../../sriov/link/lock.js';
 import { releaseAttachment } from './release.js';
-import { StateError } from './state.js';
+import { StateError } from '../../sriov/records/state.js';
 
 function asCniError(error: unknown): unknown {
   if (error instanceof CniError) return error;

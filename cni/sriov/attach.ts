@@ -2,21 +2,21 @@
 // at any point leaves enough for DEL (or the next ADD of the VF) to put everything back.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CniError, CniErrorCode } from '../../cni/errors.js';
-import type { CniInterface, CniResult } from '../../cni/result.js';
-import { ipFamily } from '../../cni/result.js';
-import { LinkError, LinkErrorCode } from '../link/link-ops.js';
-import type { LinkStep } from '../link/link-ops.js';
-import type { VfChange } from '../link/vf-settings.js';
-import type { VfSettings } from '../model.js';
+import { CniError, CniErrorCode } from '../errors.js';
+import type { CniInterface, CniResult } from '../result.js';
+import { ipFamily } from '../result.js';
+import { LinkError, LinkErrorCode } from '../../sriov/link/link-ops.js';
+import type { LinkStep } from '../../sriov/link/link-ops.js';
+import type { VfChange } from '../../sriov/link/vf-settings.js';
+import type { VfSettings } from '../../sriov/model.js';
 import type { SriovConfig } from './config.js';
 import type { SriovDeps, VfLocation } from './deps.js';
 import { NotAVfError } from './deps.js';
 import type { CniEnvMap } from './ipam.js';
-import { acquireLock } from '../link/lock.js';
+import { acquireLock } from '../../sriov/link/lock.js';
 import { releaseAttachment, setMacWithRetry } from './release.js';
-import { Phase } from './state.js';
-import type { Attachment } from './state.js';
+import { Phase } from '../../sriov/records/state.js';
+import type { Attachment } from '../../sriov/records/state.js';
 
 export interface AddRequest {
   readonly config: SriovConfig;

@@ -5,9 +5,9 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DPDK_DRIVERS } from './model.js';
-import type { LinkState } from './model.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { DPDK_DRIVERS } from '../sriov/model.js';
+import type { LinkState } from '../sriov/model.js';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 
 export const SIMULATED_NODE_ERROR = 'ERR_SIMULATED_NODE' as const;
 

@@ -1,5 +1,5 @@
 // LocateVf over sysfs discovery (sriov/discover.ts readVf): works on /sys and on a simulated node.
-import { readVf, VfLookupError } from '../discover.js';
+import { readVf, VfLookupError } from '../../sriov/discover.js';
 import { NotAVfError } from './deps.js';
 import type { LocateVf } from './deps.js';
 

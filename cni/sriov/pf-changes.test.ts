@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyVfChange } from '../link/vf-settings.js';
-import type { VfSettings } from '../model.js';
+import { applyVfChange } from '../../sriov/link/vf-settings.js';
+import type { VfSettings } from '../../sriov/model.js';
 import { pfChanges } from './attach.js';
 import { parseSriovConfig } from './config.js';
 import { restoreChanges } from './release.js';
-import type { Attachment } from './state.js';
+import type { Attachment } from '../../sriov/records/state.js';
 
 const mac = fc
   .array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 })

@@ -4,17 +4,17 @@ import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
-import { createExecRunner } from '../../cni/exec.js';
-import type { PluginRunner } from '../../cni/exec.js';
-import { createIproute2LinkOps } from '../link/iproute2.js';
-import { netnsAlive } from '../link/netns.js';
-import { createIproute2VfSettings } from '../link/vf-settings-iproute2.js';
-import { createVfSettingsRecorder } from '../link/vf-settings-recorder.js';
+import { createExecRunner } from '../exec.js';
+import type { PluginRunner } from '../exec.js';
+import { createIproute2LinkOps } from '../../sriov/link/iproute2.js';
+import { netnsAlive } from '../../sriov/link/netns.js';
+import { createIproute2VfSettings } from '../../sriov/link/vf-settings-iproute2.js';
+import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
 import type { SriovDeps, SriovLogOptions } from './deps.js';
 import { createIpam } from './ipam.js';
 import { createSysfsLocateVf } from './locate.js';
-import { systemClock } from '../clock.js';
-import { createStateStore, DEFAULT_STATE_DIR } from './state.js';
+import { systemClock } from '../../lib/clock.js';
+import { createStateStore, DEFAULT_STATE_DIR } from '../../sriov/records/state.js';
 
 export interface SriovWiring {
   readonly sysfsRoot: string;

@@ -3,9 +3,9 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeDevExecutable } from '../../test/support/bin.js';
-import { createStateStore } from './state.js';
-import { cniEnv, createBench } from './testing.js';
-import type { Bench, CallOptions } from './testing.js';
+import { createStateStore } from '../../sriov/records/state.js';
+import { cniEnv, createBench } from '../../test/support/sriov-cni-bench.js';
+import type { Bench, CallOptions } from '../../test/support/sriov-cni-bench.js';
 
 let bench: Bench;
 let exe: string;

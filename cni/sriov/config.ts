@@ -3,9 +3,9 @@
 // and says what to write instead. Unknown keys are kept (Multus adds `pciBusID`, runtimes add
 // their own), and the raw object is what IPAM receives.
 import { z } from 'zod';
-import { VlanProto } from '../link/vf-settings.js';
-import type { LinkState } from '../model.js';
-import { BDF_PATTERN } from '../pci.js';
+import { VlanProto } from '../../sriov/link/vf-settings.js';
+import type { LinkState } from '../../sriov/model.js';
+import { BDF_PATTERN } from '../../sriov/pci.js';
 
 export const SriovConfigErrorCode = { INVALID: 'SRIOV_CONFIG_INVALID' } as const;
 

@@ -1,11 +1,11 @@
 // The ports the SR-IOV CNI plugin runs on. The composition root (bin/netplumb-sriov.ts, or the
 // daemon running the plugin in-process) builds them; tests pass real iproute2 + the recorder.
 import type { Logger } from 'pino';
-import type { LinkOps } from '../link/link-ops.js';
-import type { PfVfSettings } from '../link/vf-settings.js';
+import type { LinkOps } from '../../sriov/link/link-ops.js';
+import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import type { Ipam } from './ipam.js';
-import type { Clock } from '../clock.js';
-import type { StateStore } from './state.js';
+import type { Clock } from '../../lib/clock.js';
+import type { StateStore } from '../../sriov/records/state.js';
 
 /** What the plugin needs to know about one VF, read from sysfs. */
 export interface VfLocation {

@@ -2,13 +2,13 @@
 // definition from proto/gen. `getUnimplemented` makes it behave like a kubelet without Get.
 import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { PodResourcesListerService } from '../../proto/gen/podresources/v1/api.js';
+import { PodResourcesListerService } from '../proto/gen/podresources/v1/api.js';
 import type {
   GetPodResourcesRequest,
   GetPodResourcesResponse,
   ListPodResourcesResponse,
   PodResources,
-} from '../../proto/gen/podresources/v1/api.js';
+} from '../proto/gen/podresources/v1/api.js';
 
 export interface FakePodDevices {
   readonly namespace: string;

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { fromLegacyRecord, isLegacyRecord } from './legacy.js';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../../lib/atomic-file.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cni/sriov';
 

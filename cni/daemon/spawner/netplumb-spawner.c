@@ -1,0 +1,424 @@
+/*
+ * netplumb-spawner: runs CNI delegate plugins for the CNI daemon without forking the daemon.
+ *
+ * Why: Node.js's child_process forks the whole daemon (libuv fork()), copying its page tables and
+ * blocking the event loop until the child execs: milliseconds per delegate. This small process
+ * is started once by the daemon and runs each delegate with posix_spawn (glibc: clone with
+ * CLONE_VM|CLONE_VFORK, no copy of anything), so spawning costs what it costs from a tiny process
+ * and runs off the daemon's event loop.
+ *
+ * Protocol (native byte order, one machine): requests on stdin, replies on stdout; stderr is for
+ * the helper's own complaints only.
+ *   request  = u32 len, then len bytes:
+ *              u32 id, u32 timeout_ms, u32 file_len, u32 env_len, u32 stdin_len,
+ *              file (file_len bytes), env block (env_len bytes of NUL-terminated KEY=VALUE),
+ *              stdin (stdin_len bytes)
+ *   reply    = u32 len, then len bytes: u32 id, u8 type, payload
+ *              type 1 = stdout chunk, 2 = stderr chunk (payload = the bytes),
+ *              type 3 = done: u8 how (0 exited, 1 killed by a signal), i32 code or signal,
+ *                       u8 timed_out (1: killed with SIGKILL at the deadline)
+ *              type 4 = could not spawn: i32 errno
+ * A child is "done" once it has been reaped and its stdout and stderr are closed (like Node's
+ * 'close'), or at its deadline: it is then SIGKILLed (if still running) and reported timed out.
+ * On EOF on stdin the helper stops reading requests, lets running children finish (their
+ * deadlines still apply) and exits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CHILDREN 1024
+#define MAX_REQUEST (64u << 20)
+#define CHUNK 65536
+
+enum { T_STDOUT = 1, T_STDERR = 2, T_DONE = 3, T_SPAWN_ERROR = 4 };
+
+struct child {
+  int used;
+  uint32_t id;
+  pid_t pid; /* 0 once reaped */
+  int in_fd, out_fd, err_fd; /* -1 once closed */
+  char *in_data;
+  size_t in_len, in_off;
+  int64_t deadline_ms;
+  int status;
+  int timed_out;
+};
+
+static struct child children[MAX_CHILDREN];
+static int nchildren;
+static int stdout_broken;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n > 0 && !stdout_broken) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      stdout_broken = 1; /* the daemon is gone: keep running the children, drop their output */
+      return;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+}
+
+static void reply(uint32_t id, uint8_t type, const void *payload, uint32_t n) {
+  char head[9];
+  uint32_t len = 5 + n;
+  memcpy(head, &len, 4);
+  memcpy(head + 4, &id, 4);
+  head[8] = (char)type;
+  write_all(1, head, 9);
+  if (n > 0) write_all(1, payload, n);
+}
+
+static void reply_done(struct child *c) {
+  char p[6];
+  uint8_t how = WIFSIGNALED(c->status) ? 1 : 0;
+  int32_t v = WIFSIGNALED(c->status) ? WTERMSIG(c->status) : WEXITSTATUS(c->status);
+  p[0] = (char)how;
+  memcpy(p + 1, &v, 4);
+  p[5] = (char)(c->timed_out ? 1 : 0);
+  reply(c->id, T_DONE, p, 6);
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void finish(struct child *c) {
+  reply_done(c);
+  close_fd(&c->in_fd);
+  close_fd(&c->out_fd);
+  close_fd(&c->err_fd);
+  free(c->in_data);
+  memset(c, 0, sizeof *c);
+  nchildren--;
+}
+
+static void maybe_finish(struct child *c) {
+  if (c->used && c->pid == 0 && c->out_fd < 0 && c->err_fd < 0) finish(c);
+}
+
+/* Splits an env block of NUL-terminated strings into a NULL-terminated vector. */
+static char **env_vector(char *block, uint32_t len) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < len; i++)
+    if (block[i] == '\0') n++;
+  char **v = calloc(n + 1, sizeof *v);
+  if (!v) return NULL;
+  size_t k = 0;
+  char *start = block;
+  for (uint32_t i = 0; i < len; i++) {
+    if (block[i] == '\0') {
+      v[k++] = start;
+      start = block + i + 1;
+    }
+  }
+  v[k] = NULL;
+  return v;
+}
+
+static int pipes(int p[3][2]) {
+  for (int i = 0; i < 3; i++) {
+    if (pipe2(p[i], O_CLOEXEC) != 0) {
+      for (int j = 0; j < i; j++) {
+        close(p[j][0]);
+        close(p[j][1]);
+      }
+      return errno;
+    }
+  }
+  return 0;
+}
+
+static int spawn_child(char *file, char **envp, pid_t *pid, int p[3][2]) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t none, all;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
+  posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
+  posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+  posix_spawnattr_init(&at);
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+  char *argv[] = {file, NULL};
+  int rc = posix_spawn(pid, file, &fa, &at, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  return rc;
+}
+
+static struct child *free_slot(void) {
+  for (int i = 0; i < MAX_CHILDREN; i++)
+    if (!children[i].used) return &children[i];
+  return NULL;
+}
+
+static uint32_t get_u32(const char *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+static void spawn_error(uint32_t id, int err) {
+  int32_t e = err;
+  reply(id, T_SPAWN_ERROR, &e, 4);
+}
+
+/* Handles one complete request of `len` bytes at `req`. */
+static void handle_request(char *req, uint32_t len) {
+  if (len < 20) return;
+  uint32_t id = get_u32(req), timeout = get_u32(req + 4), flen = get_u32(req + 8);
+  uint32_t elen = get_u32(req + 12), slen = get_u32(req + 16);
+  if ((uint64_t)20 + flen + elen + slen != len || flen == 0) {
+    spawn_error(id, EINVAL);
+    return;
+  }
+  struct child *c = free_slot();
+  if (!c) {
+    spawn_error(id, EAGAIN);
+    return;
+  }
+  char *file = strndup(req + 20, flen);
+  char *envb = malloc(elen + 1);
+  char *in = malloc(slen + 1);
+  char **envp = NULL;
+  int p[3][2];
+  int rc = (file && envb && in) ? 0 : ENOMEM;
+  if (rc == 0) {
+    memcpy(envb, req + 20 + flen, elen);
+    memcpy(in, req + 20 + flen + elen, slen);
+    envp = env_vector(envb, elen);
+    rc = envp ? pipes(p) : ENOMEM;
+  }
+  pid_t pid = 0;
+  if (rc == 0) {
+    rc = spawn_child(file, envp, &pid, p);
+    close(p[0][0]);
+    close(p[1][1]);
+    close(p[2][1]);
+    if (rc != 0) {
+      close(p[0][1]);
+      close(p[1][0]);
+      close(p[2][0]);
+    }
+  }
+  free(file);
+  free(envb);
+  free(envp);
+  if (rc != 0) {
+    free(in);
+    spawn_error(id, rc);
+    return;
+  }
+  for (int i = 0; i < 3; i++) fcntl(p[i][i == 0 ? 1 : 0], F_SETFL, O_NONBLOCK);
+  *c = (struct child){.used = 1, .id = id, .pid = pid, .in_fd = p[0][1], .out_fd = p[1][0],
+                      .err_fd = p[2][0], .in_data = in, .in_len = slen,
+                      .deadline_ms = now_ms() + (int64_t)timeout};
+  nchildren++;
+  if (slen == 0) close_fd(&c->in_fd);
+}
+
+/* Request reader state: accumulates stdin bytes into whole requests. */
+static char *rbuf;
+static size_t rlen, rcap;
+
+static int read_requests(void) {
+  if (rcap - rlen < CHUNK) {
+    size_t cap = rcap ? rcap * 2 : 4 * CHUNK;
+    char *n = realloc(rbuf, cap);
+    if (!n) return -1;
+    rbuf = n;
+    rcap = cap;
+  }
+  ssize_t r = read(0, rbuf + rlen, rcap - rlen);
+  if (r < 0) return errno == EINTR || errno == EAGAIN ? 0 : -1;
+  if (r == 0) return -1;
+  rlen += (size_t)r;
+  size_t off = 0;
+  while (rlen - off >= 4) {
+    uint32_t len = get_u32(rbuf + off);
+    if (len > MAX_REQUEST) {
+      fprintf(stderr, "netplumb-spawner: request of %u bytes is too large\n", len);
+      return -1;
+    }
+    if (rlen - off - 4 < len) break;
+    handle_request(rbuf + off + 4, len);
+    off += 4 + (size_t)len;
+  }
+  memmove(rbuf, rbuf + off, rlen - off);
+  rlen -= off;
+  return 0;
+}
+
+static void pump_output(struct child *c, int *fd, uint8_t type) {
+  char b[CHUNK];
+  for (;;) {
+    ssize_t r = read(*fd, b, sizeof b);
+    if (r > 0) {
+      reply(c->id, type, b, (uint32_t)r);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return;
+    close_fd(fd);
+    return;
+  }
+}
+
+static void pump_input(struct child *c) {
+  while (c->in_off < c->in_len) {
+    ssize_t w = write(c->in_fd, c->in_data + c->in_off, c->in_len - c->in_off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) break; /* EPIPE: the plugin did not read its stdin; its exit code tells */
+    c->in_off += (size_t)w;
+  }
+  close_fd(&c->in_fd);
+}
+
+static struct child *by_pid(pid_t pid) {
+  for (int i = 0; i < MAX_CHILDREN; i++)
+    if (children[i].used && children[i].pid == pid) return &children[i];
+  return NULL;
+}
+
+static void reap(void) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    struct child *c = by_pid(pid);
+    if (!c) continue;
+    c->pid = 0;
+    c->status = status;
+  }
+}
+
+static void enforce_deadlines(void) {
+  int64_t t = now_ms();
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    struct child *c = &children[i];
+    if (!c->used || c->deadline_ms > t) continue;
+    c->timed_out = 1;
+    if (c->pid > 0) {
+      kill(c->pid, SIGKILL);
+      int status = 0;
+      while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      c->status = status;
+      c->pid = 0;
+    }
+    finish(c);
+  }
+}
+
+static int poll_timeout(void) {
+  int64_t t = now_ms(), next = -1;
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    if (!children[i].used) continue;
+    int64_t left = children[i].deadline_ms - t;
+    if (left < 0) left = 0;
+    if (next < 0 || left < next) next = left;
+  }
+  return next > 60000 || next < 0 ? 60000 : (int)next;
+}
+
+struct slot {
+  struct child *c;
+  int kind; /* 0 stdin, 1 stdout, 2 stderr */
+};
+
+static struct pollfd pfds[2 + 3 * MAX_CHILDREN];
+static struct slot slots[2 + 3 * MAX_CHILDREN];
+
+static void add_fd(int *n, int fd, short ev, struct child *c, int kind) {
+  pfds[*n] = (struct pollfd){.fd = fd, .events = ev};
+  slots[*n] = (struct slot){.c = c, .kind = kind};
+  (*n)++;
+}
+
+static int build_pollset(int sfd, int reading) {
+  int n = 0;
+  add_fd(&n, sfd, POLLIN, NULL, -1);
+  if (reading) add_fd(&n, 0, POLLIN, NULL, -2);
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    struct child *c = &children[i];
+    if (!c->used) continue;
+    if (c->in_fd >= 0) add_fd(&n, c->in_fd, POLLOUT, c, 0);
+    if (c->out_fd >= 0) add_fd(&n, c->out_fd, POLLIN, c, 1);
+    if (c->err_fd >= 0) add_fd(&n, c->err_fd, POLLIN, c, 2);
+  }
+  return n;
+}
+
+static void serve_ready(int n, int sfd, int *reading) {
+  for (int i = 0; i < n; i++) {
+    if (pfds[i].revents == 0) continue;
+    struct slot s = slots[i];
+    if (s.kind == -1) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
+      reap();
+    } else if (s.kind == -2) {
+      if (read_requests() != 0) *reading = 0;
+    } else if (s.c->used) {
+      if (s.kind == 0) pump_input(s.c);
+      else pump_output(s.c, s.kind == 1 ? &s.c->out_fd : &s.c->err_fd, s.kind == 1 ? T_STDOUT : T_STDERR);
+    }
+  }
+  for (int i = 0; i < MAX_CHILDREN; i++) maybe_finish(&children[i]);
+}
+
+int main(void) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) {
+    perror("netplumb-spawner: signalfd");
+    return 1;
+  }
+  int reading = 1;
+  while (reading || nchildren > 0) {
+    int n = build_pollset(sfd, reading);
+    int r = poll(pfds, (nfds_t)n, poll_timeout());
+    if (r < 0 && errno != EINTR) {
+      perror("netplumb-spawner: poll");
+      return 1;
+    }
+    if (r > 0) serve_ready(n, sfd, &reading);
+    reap();
+    for (int i = 0; i < MAX_CHILDREN; i++) maybe_finish(&children[i]);
+    enforce_deadlines();
+  }
+  return 0;
+}
