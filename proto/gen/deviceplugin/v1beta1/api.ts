@@ -2,10 +2,9 @@
 // source: deviceplugin/v1beta1/api.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
-  type ChannelCredentials,
+  ChannelCredentials,
   Client,
   type ClientOptions,
   type ClientReadableStream,
@@ -13,14 +12,14 @@ import {
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
-  type Metadata,
+  Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import Long from "long";
+import _m0 from "protobufjs/minimal.js";
 
 export const protobufPackage = "v1beta1";
-
-export const protobufFileName = "deviceplugin/v1beta1/api.proto";
 
 /**
  * Kubelet device plugin API v1beta1 (k8s.io/kubelet pkg/apis/deviceplugin/v1beta1).
@@ -150,8 +149,8 @@ function createBaseDevicePluginOptions(): DevicePluginOptions {
   return { preStartRequired: false, getPreferredAllocationAvailable: false };
 }
 
-export const DevicePluginOptions: MessageFns<DevicePluginOptions> = {
-  encode(message: DevicePluginOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const DevicePluginOptions = {
+  encode(message: DevicePluginOptions, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.preStartRequired !== false) {
       writer.uint32(8).bool(message.preStartRequired);
     }
@@ -161,58 +160,41 @@ export const DevicePluginOptions: MessageFns<DevicePluginOptions> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): DevicePluginOptions {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDevicePluginOptions();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.preStartRequired = reader.bool();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): DevicePluginOptions {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDevicePluginOptions();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
           }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
 
-            message.getPreferredAllocationAvailable = reader.bool();
-            continue;
+          message.preStartRequired = reader.bool();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.getPreferredAllocationAvailable = reader.bool();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): DevicePluginOptions {
     return {
-      preStartRequired: isSet(object.preStartRequired)
-        ? globalThis.Boolean(object.preStartRequired)
-        : isSet(object.pre_start_required)
-        ? globalThis.Boolean(object.pre_start_required)
-        : false,
+      preStartRequired: isSet(object.preStartRequired) ? globalThis.Boolean(object.preStartRequired) : false,
       getPreferredAllocationAvailable: isSet(object.getPreferredAllocationAvailable)
         ? globalThis.Boolean(object.getPreferredAllocationAvailable)
-        : isSet(object.get_preferred_allocation_available)
-        ? globalThis.Boolean(object.get_preferred_allocation_available)
         : false,
     };
   },
@@ -243,8 +225,8 @@ function createBaseRegisterRequest(): RegisterRequest {
   return { version: "", endpoint: "", resourceName: "", options: undefined };
 }
 
-export const RegisterRequest: MessageFns<RegisterRequest> = {
-  encode(message: RegisterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const RegisterRequest = {
+  encode(message: RegisterRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.version !== "") {
       writer.uint32(10).string(message.version);
     }
@@ -255,77 +237,60 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
       writer.uint32(26).string(message.resourceName);
     }
     if (message.options !== undefined) {
-      DevicePluginOptions.encode(message.options, writer.uint32(34).fork()).join();
+      DevicePluginOptions.encode(message.options, writer.uint32(34).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): RegisterRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRegisterRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.version = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): RegisterRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRegisterRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.endpoint = reader.string();
-            continue;
+          message.version = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.resourceName = reader.string();
-            continue;
+          message.endpoint = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
 
-            message.options = DevicePluginOptions.decode(reader, reader.uint32());
-            continue;
+          message.resourceName = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.options = DevicePluginOptions.decode(reader, reader.uint32());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): RegisterRequest {
     return {
       version: isSet(object.version) ? globalThis.String(object.version) : "",
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
-      resourceName: isSet(object.resourceName)
-        ? globalThis.String(object.resourceName)
-        : isSet(object.resource_name)
-        ? globalThis.String(object.resource_name)
-        : "",
+      resourceName: isSet(object.resourceName) ? globalThis.String(object.resourceName) : "",
       options: isSet(object.options) ? DevicePluginOptions.fromJSON(object.options) : undefined,
     };
   },
@@ -366,34 +331,25 @@ function createBaseEmpty(): Empty {
   return {};
 }
 
-export const Empty: MessageFns<Empty> = {
-  encode(_: Empty, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const Empty = {
+  encode(_: Empty, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): Empty {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseEmpty();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+  decode(input: _m0.Reader | Uint8Array, length?: number): Empty {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseEmpty();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(_: any): Empty {
@@ -418,45 +374,35 @@ function createBaseListAndWatchResponse(): ListAndWatchResponse {
   return { devices: [] };
 }
 
-export const ListAndWatchResponse: MessageFns<ListAndWatchResponse> = {
-  encode(message: ListAndWatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ListAndWatchResponse = {
+  encode(message: ListAndWatchResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.devices) {
-      Device.encode(v!, writer.uint32(10).fork()).join();
+      Device.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ListAndWatchResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListAndWatchResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.devices.push(Device.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ListAndWatchResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListAndWatchResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.devices.push(Device.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ListAndWatchResponse {
@@ -487,45 +433,35 @@ function createBaseTopologyInfo(): TopologyInfo {
   return { nodes: [] };
 }
 
-export const TopologyInfo: MessageFns<TopologyInfo> = {
-  encode(message: TopologyInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const TopologyInfo = {
+  encode(message: TopologyInfo, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.nodes) {
-      NUMANode.encode(v!, writer.uint32(10).fork()).join();
+      NUMANode.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): TopologyInfo {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTopologyInfo();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.nodes.push(NUMANode.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): TopologyInfo {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTopologyInfo();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.nodes.push(NUMANode.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): TopologyInfo {
@@ -554,45 +490,35 @@ function createBaseNUMANode(): NUMANode {
   return { ID: 0 };
 }
 
-export const NUMANode: MessageFns<NUMANode> = {
-  encode(message: NUMANode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const NUMANode = {
+  encode(message: NUMANode, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.ID !== 0) {
       writer.uint32(8).int64(message.ID);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): NUMANode {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseNUMANode();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.ID = longToNumber(reader.int64());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): NUMANode {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseNUMANode();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.ID = longToNumber(reader.int64() as Long);
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): NUMANode {
@@ -621,8 +547,8 @@ function createBaseDevice(): Device {
   return { ID: "", health: "", topology: undefined };
 }
 
-export const Device: MessageFns<Device> = {
-  encode(message: Device, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const Device = {
+  encode(message: Device, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.ID !== "") {
       writer.uint32(10).string(message.ID);
     }
@@ -630,58 +556,46 @@ export const Device: MessageFns<Device> = {
       writer.uint32(18).string(message.health);
     }
     if (message.topology !== undefined) {
-      TopologyInfo.encode(message.topology, writer.uint32(26).fork()).join();
+      TopologyInfo.encode(message.topology, writer.uint32(26).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): Device {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDevice();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.ID = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): Device {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDevice();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.health = reader.string();
-            continue;
+          message.ID = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.topology = TopologyInfo.decode(reader, reader.uint32());
-            continue;
+          message.health = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.topology = TopologyInfo.decode(reader, reader.uint32());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): Device {
@@ -724,53 +638,41 @@ function createBasePreStartContainerRequest(): PreStartContainerRequest {
   return { devicesIds: [] };
 }
 
-export const PreStartContainerRequest: MessageFns<PreStartContainerRequest> = {
-  encode(message: PreStartContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PreStartContainerRequest = {
+  encode(message: PreStartContainerRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.devicesIds) {
       writer.uint32(10).string(v!);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PreStartContainerRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePreStartContainerRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.devicesIds.push(reader.string());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): PreStartContainerRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePreStartContainerRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.devicesIds.push(reader.string());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): PreStartContainerRequest {
     return {
       devicesIds: globalThis.Array.isArray(object?.devicesIds)
         ? object.devicesIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.devices_ids)
-        ? object.devices_ids.map((e: any) => globalThis.String(e))
         : [],
     };
   },
@@ -797,34 +699,25 @@ function createBasePreStartContainerResponse(): PreStartContainerResponse {
   return {};
 }
 
-export const PreStartContainerResponse: MessageFns<PreStartContainerResponse> = {
-  encode(_: PreStartContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PreStartContainerResponse = {
+  encode(_: PreStartContainerResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PreStartContainerResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePreStartContainerResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+  decode(input: _m0.Reader | Uint8Array, length?: number): PreStartContainerResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePreStartContainerResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(_: any): PreStartContainerResponse {
@@ -849,53 +742,41 @@ function createBasePreferredAllocationRequest(): PreferredAllocationRequest {
   return { containerRequests: [] };
 }
 
-export const PreferredAllocationRequest: MessageFns<PreferredAllocationRequest> = {
-  encode(message: PreferredAllocationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PreferredAllocationRequest = {
+  encode(message: PreferredAllocationRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.containerRequests) {
-      ContainerPreferredAllocationRequest.encode(v!, writer.uint32(10).fork()).join();
+      ContainerPreferredAllocationRequest.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PreferredAllocationRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePreferredAllocationRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.containerRequests.push(ContainerPreferredAllocationRequest.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): PreferredAllocationRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePreferredAllocationRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.containerRequests.push(ContainerPreferredAllocationRequest.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): PreferredAllocationRequest {
     return {
       containerRequests: globalThis.Array.isArray(object?.containerRequests)
         ? object.containerRequests.map((e: any) => ContainerPreferredAllocationRequest.fromJSON(e))
-        : globalThis.Array.isArray(object?.container_requests)
-        ? object.container_requests.map((e: any) => ContainerPreferredAllocationRequest.fromJSON(e))
         : [],
     };
   },
@@ -923,8 +804,8 @@ function createBaseContainerPreferredAllocationRequest(): ContainerPreferredAllo
   return { availableDeviceIDs: [], mustIncludeDeviceIDs: [], allocationSize: 0 };
 }
 
-export const ContainerPreferredAllocationRequest: MessageFns<ContainerPreferredAllocationRequest> = {
-  encode(message: ContainerPreferredAllocationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerPreferredAllocationRequest = {
+  encode(message: ContainerPreferredAllocationRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.availableDeviceIDs) {
       writer.uint32(10).string(v!);
     }
@@ -937,72 +818,52 @@ export const ContainerPreferredAllocationRequest: MessageFns<ContainerPreferredA
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerPreferredAllocationRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerPreferredAllocationRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.availableDeviceIDs.push(reader.string());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerPreferredAllocationRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerPreferredAllocationRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.mustIncludeDeviceIDs.push(reader.string());
-            continue;
+          message.availableDeviceIDs.push(reader.string());
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
 
-            message.allocationSize = reader.int32();
-            continue;
+          message.mustIncludeDeviceIDs.push(reader.string());
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.allocationSize = reader.int32();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerPreferredAllocationRequest {
     return {
       availableDeviceIDs: globalThis.Array.isArray(object?.availableDeviceIDs)
         ? object.availableDeviceIDs.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.available_deviceIDs)
-        ? object.available_deviceIDs.map((e: any) => globalThis.String(e))
         : [],
       mustIncludeDeviceIDs: globalThis.Array.isArray(object?.mustIncludeDeviceIDs)
         ? object.mustIncludeDeviceIDs.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.must_include_deviceIDs)
-        ? object.must_include_deviceIDs.map((e: any) => globalThis.String(e))
         : [],
-      allocationSize: isSet(object.allocationSize)
-        ? globalThis.Number(object.allocationSize)
-        : isSet(object.allocation_size)
-        ? globalThis.Number(object.allocation_size)
-        : 0,
+      allocationSize: isSet(object.allocationSize) ? globalThis.Number(object.allocationSize) : 0,
     };
   },
 
@@ -1040,53 +901,41 @@ function createBasePreferredAllocationResponse(): PreferredAllocationResponse {
   return { containerResponses: [] };
 }
 
-export const PreferredAllocationResponse: MessageFns<PreferredAllocationResponse> = {
-  encode(message: PreferredAllocationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PreferredAllocationResponse = {
+  encode(message: PreferredAllocationResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.containerResponses) {
-      ContainerPreferredAllocationResponse.encode(v!, writer.uint32(10).fork()).join();
+      ContainerPreferredAllocationResponse.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PreferredAllocationResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePreferredAllocationResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.containerResponses.push(ContainerPreferredAllocationResponse.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): PreferredAllocationResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePreferredAllocationResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.containerResponses.push(ContainerPreferredAllocationResponse.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): PreferredAllocationResponse {
     return {
       containerResponses: globalThis.Array.isArray(object?.containerResponses)
         ? object.containerResponses.map((e: any) => ContainerPreferredAllocationResponse.fromJSON(e))
-        : globalThis.Array.isArray(object?.container_responses)
-        ? object.container_responses.map((e: any) => ContainerPreferredAllocationResponse.fromJSON(e))
         : [],
     };
   },
@@ -1114,45 +963,35 @@ function createBaseContainerPreferredAllocationResponse(): ContainerPreferredAll
   return { deviceIDs: [] };
 }
 
-export const ContainerPreferredAllocationResponse: MessageFns<ContainerPreferredAllocationResponse> = {
-  encode(message: ContainerPreferredAllocationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerPreferredAllocationResponse = {
+  encode(message: ContainerPreferredAllocationResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.deviceIDs) {
       writer.uint32(10).string(v!);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerPreferredAllocationResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerPreferredAllocationResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.deviceIDs.push(reader.string());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerPreferredAllocationResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerPreferredAllocationResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.deviceIDs.push(reader.string());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerPreferredAllocationResponse {
@@ -1189,53 +1028,41 @@ function createBaseAllocateRequest(): AllocateRequest {
   return { containerRequests: [] };
 }
 
-export const AllocateRequest: MessageFns<AllocateRequest> = {
-  encode(message: AllocateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const AllocateRequest = {
+  encode(message: AllocateRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.containerRequests) {
-      ContainerAllocateRequest.encode(v!, writer.uint32(10).fork()).join();
+      ContainerAllocateRequest.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): AllocateRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseAllocateRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.containerRequests.push(ContainerAllocateRequest.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): AllocateRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAllocateRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.containerRequests.push(ContainerAllocateRequest.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): AllocateRequest {
     return {
       containerRequests: globalThis.Array.isArray(object?.containerRequests)
         ? object.containerRequests.map((e: any) => ContainerAllocateRequest.fromJSON(e))
-        : globalThis.Array.isArray(object?.container_requests)
-        ? object.container_requests.map((e: any) => ContainerAllocateRequest.fromJSON(e))
         : [],
     };
   },
@@ -1262,53 +1089,41 @@ function createBaseContainerAllocateRequest(): ContainerAllocateRequest {
   return { devicesIds: [] };
 }
 
-export const ContainerAllocateRequest: MessageFns<ContainerAllocateRequest> = {
-  encode(message: ContainerAllocateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerAllocateRequest = {
+  encode(message: ContainerAllocateRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.devicesIds) {
       writer.uint32(10).string(v!);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerAllocateRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerAllocateRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.devicesIds.push(reader.string());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerAllocateRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerAllocateRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.devicesIds.push(reader.string());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerAllocateRequest {
     return {
       devicesIds: globalThis.Array.isArray(object?.devicesIds)
         ? object.devicesIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.devices_ids)
-        ? object.devices_ids.map((e: any) => globalThis.String(e))
         : [],
     };
   },
@@ -1335,45 +1150,35 @@ function createBaseCDIDevice(): CDIDevice {
   return { name: "" };
 }
 
-export const CDIDevice: MessageFns<CDIDevice> = {
-  encode(message: CDIDevice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const CDIDevice = {
+  encode(message: CDIDevice, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): CDIDevice {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCDIDevice();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): CDIDevice {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseCDIDevice();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.name = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): CDIDevice {
@@ -1402,53 +1207,41 @@ function createBaseAllocateResponse(): AllocateResponse {
   return { containerResponses: [] };
 }
 
-export const AllocateResponse: MessageFns<AllocateResponse> = {
-  encode(message: AllocateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const AllocateResponse = {
+  encode(message: AllocateResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.containerResponses) {
-      ContainerAllocateResponse.encode(v!, writer.uint32(10).fork()).join();
+      ContainerAllocateResponse.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): AllocateResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseAllocateResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.containerResponses.push(ContainerAllocateResponse.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): AllocateResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAllocateResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.containerResponses.push(ContainerAllocateResponse.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): AllocateResponse {
     return {
       containerResponses: globalThis.Array.isArray(object?.containerResponses)
         ? object.containerResponses.map((e: any) => ContainerAllocateResponse.fromJSON(e))
-        : globalThis.Array.isArray(object?.container_responses)
-        ? object.container_responses.map((e: any) => ContainerAllocateResponse.fromJSON(e))
         : [],
     };
   },
@@ -1475,133 +1268,101 @@ function createBaseContainerAllocateResponse(): ContainerAllocateResponse {
   return { envs: {}, mounts: [], devices: [], annotations: {}, cdiDevices: [] };
 }
 
-export const ContainerAllocateResponse: MessageFns<ContainerAllocateResponse> = {
-  encode(message: ContainerAllocateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    globalThis.Object.entries(message.envs).forEach(([key, value]: [string, string]) => {
-      ContainerAllocateResponse_EnvsEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+export const ContainerAllocateResponse = {
+  encode(message: ContainerAllocateResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
+    Object.entries(message.envs).forEach(([key, value]) => {
+      ContainerAllocateResponse_EnvsEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).ldelim();
     });
     for (const v of message.mounts) {
-      Mount.encode(v!, writer.uint32(18).fork()).join();
+      Mount.encode(v!, writer.uint32(18).fork()).ldelim();
     }
     for (const v of message.devices) {
-      DeviceSpec.encode(v!, writer.uint32(26).fork()).join();
+      DeviceSpec.encode(v!, writer.uint32(26).fork()).ldelim();
     }
-    globalThis.Object.entries(message.annotations).forEach(([key, value]: [string, string]) => {
-      ContainerAllocateResponse_AnnotationsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    Object.entries(message.annotations).forEach(([key, value]) => {
+      ContainerAllocateResponse_AnnotationsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).ldelim();
     });
     for (const v of message.cdiDevices) {
-      CDIDevice.encode(v!, writer.uint32(42).fork()).join();
+      CDIDevice.encode(v!, writer.uint32(42).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerAllocateResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerAllocateResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            const entry1 = ContainerAllocateResponse_EnvsEntry.decode(reader, reader.uint32());
-            if (entry1.value !== undefined) {
-              message.envs[entry1.key] = entry1.value;
-            }
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerAllocateResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerAllocateResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.mounts.push(Mount.decode(reader, reader.uint32()));
-            continue;
+          const entry1 = ContainerAllocateResponse_EnvsEntry.decode(reader, reader.uint32());
+          if (entry1.value !== undefined) {
+            message.envs[entry1.key] = entry1.value;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
 
-            message.devices.push(DeviceSpec.decode(reader, reader.uint32()));
-            continue;
+          message.mounts.push(Mount.decode(reader, reader.uint32()));
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
 
-            const entry4 = ContainerAllocateResponse_AnnotationsEntry.decode(reader, reader.uint32());
-            if (entry4.value !== undefined) {
-              message.annotations[entry4.key] = entry4.value;
-            }
-            continue;
+          message.devices.push(DeviceSpec.decode(reader, reader.uint32()));
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
           }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
 
-            message.cdiDevices.push(CDIDevice.decode(reader, reader.uint32()));
-            continue;
+          const entry4 = ContainerAllocateResponse_AnnotationsEntry.decode(reader, reader.uint32());
+          if (entry4.value !== undefined) {
+            message.annotations[entry4.key] = entry4.value;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+          continue;
+        case 5:
+          if (tag !== 42) {
+            break;
+          }
+
+          message.cdiDevices.push(CDIDevice.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerAllocateResponse {
     return {
       envs: isObject(object.envs)
-        ? (globalThis.Object.entries(object.envs) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
+        ? Object.entries(object.envs).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+          acc[key] = String(value);
+          return acc;
+        }, {})
         : {},
       mounts: globalThis.Array.isArray(object?.mounts) ? object.mounts.map((e: any) => Mount.fromJSON(e)) : [],
       devices: globalThis.Array.isArray(object?.devices) ? object.devices.map((e: any) => DeviceSpec.fromJSON(e)) : [],
       annotations: isObject(object.annotations)
-        ? (globalThis.Object.entries(object.annotations) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
+        ? Object.entries(object.annotations).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+          acc[key] = String(value);
+          return acc;
+        }, {})
         : {},
       cdiDevices: globalThis.Array.isArray(object?.cdiDevices)
         ? object.cdiDevices.map((e: any) => CDIDevice.fromJSON(e))
-        : globalThis.Array.isArray(object?.cdi_devices)
-        ? object.cdi_devices.map((e: any) => CDIDevice.fromJSON(e))
         : [],
     };
   },
@@ -1609,7 +1370,7 @@ export const ContainerAllocateResponse: MessageFns<ContainerAllocateResponse> = 
   toJSON(message: ContainerAllocateResponse): unknown {
     const obj: any = {};
     if (message.envs) {
-      const entries = globalThis.Object.entries(message.envs) as [string, string][];
+      const entries = Object.entries(message.envs);
       if (entries.length > 0) {
         obj.envs = {};
         entries.forEach(([k, v]) => {
@@ -1624,7 +1385,7 @@ export const ContainerAllocateResponse: MessageFns<ContainerAllocateResponse> = 
       obj.devices = message.devices.map((e) => DeviceSpec.toJSON(e));
     }
     if (message.annotations) {
-      const entries = globalThis.Object.entries(message.annotations) as [string, string][];
+      const entries = Object.entries(message.annotations);
       if (entries.length > 0) {
         obj.annotations = {};
         entries.forEach(([k, v]) => {
@@ -1643,19 +1404,16 @@ export const ContainerAllocateResponse: MessageFns<ContainerAllocateResponse> = 
   },
   fromPartial<I extends Exact<DeepPartial<ContainerAllocateResponse>, I>>(object: I): ContainerAllocateResponse {
     const message = createBaseContainerAllocateResponse();
-    message.envs = (globalThis.Object.entries(object.envs ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
-        if (value !== undefined) {
-          acc[key] = globalThis.String(value);
-        }
-        return acc;
-      },
-      {},
-    );
+    message.envs = Object.entries(object.envs ?? {}).reduce<{ [key: string]: string }>((acc, [key, value]) => {
+      if (value !== undefined) {
+        acc[key] = globalThis.String(value);
+      }
+      return acc;
+    }, {});
     message.mounts = object.mounts?.map((e) => Mount.fromPartial(e)) || [];
     message.devices = object.devices?.map((e) => DeviceSpec.fromPartial(e)) || [];
-    message.annotations = (globalThis.Object.entries(object.annotations ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.annotations = Object.entries(object.annotations ?? {}).reduce<{ [key: string]: string }>(
+      (acc, [key, value]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
         }
@@ -1672,8 +1430,8 @@ function createBaseContainerAllocateResponse_EnvsEntry(): ContainerAllocateRespo
   return { key: "", value: "" };
 }
 
-export const ContainerAllocateResponse_EnvsEntry: MessageFns<ContainerAllocateResponse_EnvsEntry> = {
-  encode(message: ContainerAllocateResponse_EnvsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerAllocateResponse_EnvsEntry = {
+  encode(message: ContainerAllocateResponse_EnvsEntry, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -1683,45 +1441,34 @@ export const ContainerAllocateResponse_EnvsEntry: MessageFns<ContainerAllocateRe
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerAllocateResponse_EnvsEntry {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerAllocateResponse_EnvsEntry();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.key = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerAllocateResponse_EnvsEntry {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerAllocateResponse_EnvsEntry();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.value = reader.string();
-            continue;
+          message.key = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.value = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerAllocateResponse_EnvsEntry {
@@ -1761,8 +1508,8 @@ function createBaseContainerAllocateResponse_AnnotationsEntry(): ContainerAlloca
   return { key: "", value: "" };
 }
 
-export const ContainerAllocateResponse_AnnotationsEntry: MessageFns<ContainerAllocateResponse_AnnotationsEntry> = {
-  encode(message: ContainerAllocateResponse_AnnotationsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerAllocateResponse_AnnotationsEntry = {
+  encode(message: ContainerAllocateResponse_AnnotationsEntry, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -1772,45 +1519,34 @@ export const ContainerAllocateResponse_AnnotationsEntry: MessageFns<ContainerAll
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerAllocateResponse_AnnotationsEntry {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerAllocateResponse_AnnotationsEntry();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.key = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerAllocateResponse_AnnotationsEntry {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerAllocateResponse_AnnotationsEntry();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.value = reader.string();
-            continue;
+          message.key = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.value = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerAllocateResponse_AnnotationsEntry {
@@ -1850,8 +1586,8 @@ function createBaseMount(): Mount {
   return { containerPath: "", hostPath: "", readOnly: false };
 }
 
-export const Mount: MessageFns<Mount> = {
-  encode(message: Mount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const Mount = {
+  encode(message: Mount, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.containerPath !== "") {
       writer.uint32(10).string(message.containerPath);
     }
@@ -1864,72 +1600,48 @@ export const Mount: MessageFns<Mount> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): Mount {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseMount();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.containerPath = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): Mount {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseMount();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.hostPath = reader.string();
-            continue;
+          message.containerPath = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
 
-            message.readOnly = reader.bool();
-            continue;
+          message.hostPath = reader.string();
+          continue;
+        case 3:
+          if (tag !== 24) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.readOnly = reader.bool();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): Mount {
     return {
-      containerPath: isSet(object.containerPath)
-        ? globalThis.String(object.containerPath)
-        : isSet(object.container_path)
-        ? globalThis.String(object.container_path)
-        : "",
-      hostPath: isSet(object.hostPath)
-        ? globalThis.String(object.hostPath)
-        : isSet(object.host_path)
-        ? globalThis.String(object.host_path)
-        : "",
-      readOnly: isSet(object.readOnly)
-        ? globalThis.Boolean(object.readOnly)
-        : isSet(object.read_only)
-        ? globalThis.Boolean(object.read_only)
-        : false,
+      containerPath: isSet(object.containerPath) ? globalThis.String(object.containerPath) : "",
+      hostPath: isSet(object.hostPath) ? globalThis.String(object.hostPath) : "",
+      readOnly: isSet(object.readOnly) ? globalThis.Boolean(object.readOnly) : false,
     };
   },
 
@@ -1963,8 +1675,8 @@ function createBaseDeviceSpec(): DeviceSpec {
   return { containerPath: "", hostPath: "", permissions: "" };
 }
 
-export const DeviceSpec: MessageFns<DeviceSpec> = {
-  encode(message: DeviceSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const DeviceSpec = {
+  encode(message: DeviceSpec, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.containerPath !== "") {
       writer.uint32(10).string(message.containerPath);
     }
@@ -1977,67 +1689,47 @@ export const DeviceSpec: MessageFns<DeviceSpec> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): DeviceSpec {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDeviceSpec();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.containerPath = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): DeviceSpec {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDeviceSpec();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.hostPath = reader.string();
-            continue;
+          message.containerPath = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.permissions = reader.string();
-            continue;
+          message.hostPath = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.permissions = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): DeviceSpec {
     return {
-      containerPath: isSet(object.containerPath)
-        ? globalThis.String(object.containerPath)
-        : isSet(object.container_path)
-        ? globalThis.String(object.container_path)
-        : "",
-      hostPath: isSet(object.hostPath)
-        ? globalThis.String(object.hostPath)
-        : isSet(object.host_path)
-        ? globalThis.String(object.host_path)
-        : "",
+      containerPath: isSet(object.containerPath) ? globalThis.String(object.containerPath) : "",
+      hostPath: isSet(object.hostPath) ? globalThis.String(object.hostPath) : "",
       permissions: isSet(object.permissions) ? globalThis.String(object.permissions) : "",
     };
   },
@@ -2072,13 +1764,13 @@ export const DeviceSpec: MessageFns<DeviceSpec> = {
 export type RegistrationService = typeof RegistrationService;
 export const RegistrationService = {
   register: {
-    path: "/v1beta1.Registration/Register" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: RegisterRequest): Buffer => Buffer.from(RegisterRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): RegisterRequest => RegisterRequest.decode(value),
-    responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
+    path: "/v1beta1.Registration/Register",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RegisterRequest) => Buffer.from(RegisterRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RegisterRequest.decode(value),
+    responseSerialize: (value: Empty) => Buffer.from(Empty.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => Empty.decode(value),
   },
 } as const;
 
@@ -2114,54 +1806,52 @@ export const RegistrationClient = makeGenericClientConstructor(
 export type DevicePluginService = typeof DevicePluginService;
 export const DevicePluginService = {
   getDevicePluginOptions: {
-    path: "/v1beta1.DevicePlugin/GetDevicePluginOptions" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
-    requestDeserialize: (value: Buffer): Empty => Empty.decode(value),
-    responseSerialize: (value: DevicePluginOptions): Buffer => Buffer.from(DevicePluginOptions.encode(value).finish()),
-    responseDeserialize: (value: Buffer): DevicePluginOptions => DevicePluginOptions.decode(value),
+    path: "/v1beta1.DevicePlugin/GetDevicePluginOptions",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Empty) => Buffer.from(Empty.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => Empty.decode(value),
+    responseSerialize: (value: DevicePluginOptions) => Buffer.from(DevicePluginOptions.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => DevicePluginOptions.decode(value),
   },
   listAndWatch: {
-    path: "/v1beta1.DevicePlugin/ListAndWatch" as const,
-    requestStream: false as const,
-    responseStream: true as const,
-    requestSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
-    requestDeserialize: (value: Buffer): Empty => Empty.decode(value),
-    responseSerialize: (value: ListAndWatchResponse): Buffer =>
-      Buffer.from(ListAndWatchResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ListAndWatchResponse => ListAndWatchResponse.decode(value),
+    path: "/v1beta1.DevicePlugin/ListAndWatch",
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: Empty) => Buffer.from(Empty.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => Empty.decode(value),
+    responseSerialize: (value: ListAndWatchResponse) => Buffer.from(ListAndWatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => ListAndWatchResponse.decode(value),
   },
   getPreferredAllocation: {
-    path: "/v1beta1.DevicePlugin/GetPreferredAllocation" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: PreferredAllocationRequest): Buffer =>
+    path: "/v1beta1.DevicePlugin/GetPreferredAllocation",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: PreferredAllocationRequest) =>
       Buffer.from(PreferredAllocationRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): PreferredAllocationRequest => PreferredAllocationRequest.decode(value),
-    responseSerialize: (value: PreferredAllocationResponse): Buffer =>
+    requestDeserialize: (value: Buffer) => PreferredAllocationRequest.decode(value),
+    responseSerialize: (value: PreferredAllocationResponse) =>
       Buffer.from(PreferredAllocationResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): PreferredAllocationResponse => PreferredAllocationResponse.decode(value),
+    responseDeserialize: (value: Buffer) => PreferredAllocationResponse.decode(value),
   },
   allocate: {
-    path: "/v1beta1.DevicePlugin/Allocate" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: AllocateRequest): Buffer => Buffer.from(AllocateRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): AllocateRequest => AllocateRequest.decode(value),
-    responseSerialize: (value: AllocateResponse): Buffer => Buffer.from(AllocateResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): AllocateResponse => AllocateResponse.decode(value),
+    path: "/v1beta1.DevicePlugin/Allocate",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: AllocateRequest) => Buffer.from(AllocateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => AllocateRequest.decode(value),
+    responseSerialize: (value: AllocateResponse) => Buffer.from(AllocateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => AllocateResponse.decode(value),
   },
   preStartContainer: {
-    path: "/v1beta1.DevicePlugin/PreStartContainer" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: PreStartContainerRequest): Buffer =>
-      Buffer.from(PreStartContainerRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): PreStartContainerRequest => PreStartContainerRequest.decode(value),
-    responseSerialize: (value: PreStartContainerResponse): Buffer =>
+    path: "/v1beta1.DevicePlugin/PreStartContainer",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: PreStartContainerRequest) => Buffer.from(PreStartContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => PreStartContainerRequest.decode(value),
+    responseSerialize: (value: PreStartContainerResponse) =>
       Buffer.from(PreStartContainerResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): PreStartContainerResponse => PreStartContainerResponse.decode(value),
+    responseDeserialize: (value: Buffer) => PreStartContainerResponse.decode(value),
   },
 } as const;
 
@@ -2263,15 +1953,19 @@ type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+function longToNumber(long: Long): number {
+  if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {
     throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
   }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+  if (long.lt(globalThis.Number.MIN_SAFE_INTEGER)) {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
-  return num;
+  return long.toNumber();
+}
+
+if (_m0.util.Long !== Long) {
+  _m0.util.Long = Long as any;
+  _m0.configure();
 }
 
 function isObject(value: any): boolean {
@@ -2280,13 +1974,4 @@ function isObject(value: any): boolean {
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
-}
-
-export interface MessageFns<T> {
-  encode(message: T, writer?: BinaryWriter): BinaryWriter;
-  decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

@@ -2,23 +2,21 @@
 // source: pluginregistration/v1/api.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
-  type ChannelCredentials,
+  ChannelCredentials,
   Client,
   type ClientOptions,
   type ClientUnaryCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
-  type Metadata,
+  Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import _m0 from "protobufjs/minimal.js";
 
 export const protobufPackage = "pluginregistration";
-
-export const protobufFileName = "pluginregistration/v1/api.proto";
 
 /**
  * Kubelet plugin registration API v1 (k8s.io/kubelet pkg/apis/pluginregistration/v1).
@@ -52,8 +50,8 @@ function createBasePluginInfo(): PluginInfo {
   return { type: "", name: "", endpoint: "", supportedVersions: [] };
 }
 
-export const PluginInfo: MessageFns<PluginInfo> = {
-  encode(message: PluginInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PluginInfo = {
+  encode(message: PluginInfo, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.type !== "") {
       writer.uint32(10).string(message.type);
     }
@@ -69,61 +67,48 @@ export const PluginInfo: MessageFns<PluginInfo> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PluginInfo {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePluginInfo();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.type = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): PluginInfo {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePluginInfo();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.name = reader.string();
-            continue;
+          message.type = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.endpoint = reader.string();
-            continue;
+          message.name = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
 
-            message.supportedVersions.push(reader.string());
-            continue;
+          message.endpoint = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.supportedVersions.push(reader.string());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): PluginInfo {
@@ -133,8 +118,6 @@ export const PluginInfo: MessageFns<PluginInfo> = {
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       supportedVersions: globalThis.Array.isArray(object?.supportedVersions)
         ? object.supportedVersions.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.supported_versions)
-        ? object.supported_versions.map((e: any) => globalThis.String(e))
         : [],
     };
   },
@@ -173,8 +156,8 @@ function createBaseRegistrationStatus(): RegistrationStatus {
   return { pluginRegistered: false, error: "" };
 }
 
-export const RegistrationStatus: MessageFns<RegistrationStatus> = {
-  encode(message: RegistrationStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const RegistrationStatus = {
+  encode(message: RegistrationStatus, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.pluginRegistered !== false) {
       writer.uint32(8).bool(message.pluginRegistered);
     }
@@ -184,54 +167,39 @@ export const RegistrationStatus: MessageFns<RegistrationStatus> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): RegistrationStatus {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRegistrationStatus();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.pluginRegistered = reader.bool();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): RegistrationStatus {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRegistrationStatus();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.error = reader.string();
-            continue;
+          message.pluginRegistered = reader.bool();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.error = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): RegistrationStatus {
     return {
-      pluginRegistered: isSet(object.pluginRegistered)
-        ? globalThis.Boolean(object.pluginRegistered)
-        : isSet(object.plugin_registered)
-        ? globalThis.Boolean(object.plugin_registered)
-        : false,
+      pluginRegistered: isSet(object.pluginRegistered) ? globalThis.Boolean(object.pluginRegistered) : false,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
     };
   },
@@ -262,34 +230,25 @@ function createBaseRegistrationStatusResponse(): RegistrationStatusResponse {
   return {};
 }
 
-export const RegistrationStatusResponse: MessageFns<RegistrationStatusResponse> = {
-  encode(_: RegistrationStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const RegistrationStatusResponse = {
+  encode(_: RegistrationStatusResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): RegistrationStatusResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRegistrationStatusResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+  decode(input: _m0.Reader | Uint8Array, length?: number): RegistrationStatusResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRegistrationStatusResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(_: any): RegistrationStatusResponse {
@@ -314,34 +273,25 @@ function createBaseInfoRequest(): InfoRequest {
   return {};
 }
 
-export const InfoRequest: MessageFns<InfoRequest> = {
-  encode(_: InfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const InfoRequest = {
+  encode(_: InfoRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): InfoRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseInfoRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+  decode(input: _m0.Reader | Uint8Array, length?: number): InfoRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseInfoRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(_: any): InfoRequest {
@@ -366,23 +316,23 @@ export const InfoRequest: MessageFns<InfoRequest> = {
 export type RegistrationService = typeof RegistrationService;
 export const RegistrationService = {
   getInfo: {
-    path: "/pluginregistration.Registration/GetInfo" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: InfoRequest): Buffer => Buffer.from(InfoRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): InfoRequest => InfoRequest.decode(value),
-    responseSerialize: (value: PluginInfo): Buffer => Buffer.from(PluginInfo.encode(value).finish()),
-    responseDeserialize: (value: Buffer): PluginInfo => PluginInfo.decode(value),
+    path: "/pluginregistration.Registration/GetInfo",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: InfoRequest) => Buffer.from(InfoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => InfoRequest.decode(value),
+    responseSerialize: (value: PluginInfo) => Buffer.from(PluginInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => PluginInfo.decode(value),
   },
   notifyRegistrationStatus: {
-    path: "/pluginregistration.Registration/NotifyRegistrationStatus" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: RegistrationStatus): Buffer => Buffer.from(RegistrationStatus.encode(value).finish()),
-    requestDeserialize: (value: Buffer): RegistrationStatus => RegistrationStatus.decode(value),
-    responseSerialize: (value: RegistrationStatusResponse): Buffer =>
+    path: "/pluginregistration.Registration/NotifyRegistrationStatus",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RegistrationStatus) => Buffer.from(RegistrationStatus.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => RegistrationStatus.decode(value),
+    responseSerialize: (value: RegistrationStatusResponse) =>
       Buffer.from(RegistrationStatusResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): RegistrationStatusResponse => RegistrationStatusResponse.decode(value),
+    responseDeserialize: (value: Buffer) => RegistrationStatusResponse.decode(value),
   },
 } as const;
 
@@ -444,13 +394,4 @@ export type Exact<P, I extends P> = P extends Builtin ? P
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
-}
-
-export interface MessageFns<T> {
-  encode(message: T, writer?: BinaryWriter): BinaryWriter;
-  decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

@@ -2,23 +2,22 @@
 // source: podresources/v1/api.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
-  type ChannelCredentials,
+  ChannelCredentials,
   Client,
   type ClientOptions,
   type ClientUnaryCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
-  type Metadata,
+  Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import Long from "long";
+import _m0 from "protobufjs/minimal.js";
 
 export const protobufPackage = "v1";
-
-export const protobufFileName = "podresources/v1/api.proto";
 
 /**
  * Kubelet PodResources API v1 (k8s.io/kubelet pkg/apis/podresources/v1).
@@ -105,34 +104,25 @@ function createBaseAllocatableResourcesRequest(): AllocatableResourcesRequest {
   return {};
 }
 
-export const AllocatableResourcesRequest: MessageFns<AllocatableResourcesRequest> = {
-  encode(_: AllocatableResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const AllocatableResourcesRequest = {
+  encode(_: AllocatableResourcesRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): AllocatableResourcesRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseAllocatableResourcesRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+  decode(input: _m0.Reader | Uint8Array, length?: number): AllocatableResourcesRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAllocatableResourcesRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(_: any): AllocatableResourcesRequest {
@@ -157,81 +147,69 @@ function createBaseAllocatableResourcesResponse(): AllocatableResourcesResponse 
   return { devices: [], cpuIds: [], memory: [] };
 }
 
-export const AllocatableResourcesResponse: MessageFns<AllocatableResourcesResponse> = {
-  encode(message: AllocatableResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const AllocatableResourcesResponse = {
+  encode(message: AllocatableResourcesResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.devices) {
-      ContainerDevices.encode(v!, writer.uint32(10).fork()).join();
+      ContainerDevices.encode(v!, writer.uint32(10).fork()).ldelim();
     }
-    if (message.cpuIds.length !== 0) {
+    if (message.cpuIds.length > 0) {
       writer.uint32(18).fork();
       for (const v of message.cpuIds) {
         writer.int64(v);
       }
-      writer.join();
+      writer.ldelim();
     }
     for (const v of message.memory) {
-      ContainerMemory.encode(v!, writer.uint32(26).fork()).join();
+      ContainerMemory.encode(v!, writer.uint32(26).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): AllocatableResourcesResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseAllocatableResourcesResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.devices.push(ContainerDevices.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 2: {
-            if (tag === 16) {
-              message.cpuIds.push(longToNumber(reader.int64()));
-
-              continue;
-            }
-
-            if (tag === 18) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.cpuIds.push(longToNumber(reader.int64()));
-              }
-
-              continue;
-            }
-
+  decode(input: _m0.Reader | Uint8Array, length?: number): AllocatableResourcesResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAllocatableResourcesResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
             break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.memory.push(ContainerMemory.decode(reader, reader.uint32()));
+          message.devices.push(ContainerDevices.decode(reader, reader.uint32()));
+          continue;
+        case 2:
+          if (tag === 16) {
+            message.cpuIds.push(longToNumber(reader.int64() as Long));
+
             continue;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
+
+          if (tag === 18) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.cpuIds.push(longToNumber(reader.int64() as Long));
+            }
+
+            continue;
+          }
+
           break;
-        }
-        reader.skip(tag & 7);
+        case 3:
+          if (tag !== 26) {
+            break;
+          }
+
+          message.memory.push(ContainerMemory.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): AllocatableResourcesResponse {
@@ -239,11 +217,7 @@ export const AllocatableResourcesResponse: MessageFns<AllocatableResourcesRespon
       devices: globalThis.Array.isArray(object?.devices)
         ? object.devices.map((e: any) => ContainerDevices.fromJSON(e))
         : [],
-      cpuIds: globalThis.Array.isArray(object?.cpuIds)
-        ? object.cpuIds.map((e: any) => globalThis.Number(e))
-        : globalThis.Array.isArray(object?.cpu_ids)
-        ? object.cpu_ids.map((e: any) => globalThis.Number(e))
-        : [],
+      cpuIds: globalThis.Array.isArray(object?.cpuIds) ? object.cpuIds.map((e: any) => globalThis.Number(e)) : [],
       memory: globalThis.Array.isArray(object?.memory)
         ? object.memory.map((e: any) => ContainerMemory.fromJSON(e))
         : [],
@@ -280,34 +254,25 @@ function createBaseListPodResourcesRequest(): ListPodResourcesRequest {
   return {};
 }
 
-export const ListPodResourcesRequest: MessageFns<ListPodResourcesRequest> = {
-  encode(_: ListPodResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ListPodResourcesRequest = {
+  encode(_: ListPodResourcesRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ListPodResourcesRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListPodResourcesRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+  decode(input: _m0.Reader | Uint8Array, length?: number): ListPodResourcesRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListPodResourcesRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(_: any): ListPodResourcesRequest {
@@ -332,53 +297,41 @@ function createBaseListPodResourcesResponse(): ListPodResourcesResponse {
   return { podResources: [] };
 }
 
-export const ListPodResourcesResponse: MessageFns<ListPodResourcesResponse> = {
-  encode(message: ListPodResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ListPodResourcesResponse = {
+  encode(message: ListPodResourcesResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.podResources) {
-      PodResources.encode(v!, writer.uint32(10).fork()).join();
+      PodResources.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ListPodResourcesResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListPodResourcesResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.podResources.push(PodResources.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ListPodResourcesResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListPodResourcesResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.podResources.push(PodResources.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ListPodResourcesResponse {
     return {
       podResources: globalThis.Array.isArray(object?.podResources)
         ? object.podResources.map((e: any) => PodResources.fromJSON(e))
-        : globalThis.Array.isArray(object?.pod_resources)
-        ? object.pod_resources.map((e: any) => PodResources.fromJSON(e))
         : [],
     };
   },
@@ -405,8 +358,8 @@ function createBasePodResources(): PodResources {
   return { name: "", namespace: "", containers: [] };
 }
 
-export const PodResources: MessageFns<PodResources> = {
-  encode(message: PodResources, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PodResources = {
+  encode(message: PodResources, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
     }
@@ -414,58 +367,46 @@ export const PodResources: MessageFns<PodResources> = {
       writer.uint32(18).string(message.namespace);
     }
     for (const v of message.containers) {
-      ContainerResources.encode(v!, writer.uint32(26).fork()).join();
+      ContainerResources.encode(v!, writer.uint32(26).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): PodResources {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBasePodResources();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): PodResources {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePodResources();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.namespace = reader.string();
-            continue;
+          message.name = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.containers.push(ContainerResources.decode(reader, reader.uint32()));
-            continue;
+          message.namespace = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.containers.push(ContainerResources.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): PodResources {
@@ -508,103 +449,89 @@ function createBaseContainerResources(): ContainerResources {
   return { name: "", devices: [], cpuIds: [], memory: [], dynamicResources: [] };
 }
 
-export const ContainerResources: MessageFns<ContainerResources> = {
-  encode(message: ContainerResources, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerResources = {
+  encode(message: ContainerResources, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
     }
     for (const v of message.devices) {
-      ContainerDevices.encode(v!, writer.uint32(18).fork()).join();
+      ContainerDevices.encode(v!, writer.uint32(18).fork()).ldelim();
     }
-    if (message.cpuIds.length !== 0) {
+    if (message.cpuIds.length > 0) {
       writer.uint32(26).fork();
       for (const v of message.cpuIds) {
         writer.int64(v);
       }
-      writer.join();
+      writer.ldelim();
     }
     for (const v of message.memory) {
-      ContainerMemory.encode(v!, writer.uint32(34).fork()).join();
+      ContainerMemory.encode(v!, writer.uint32(34).fork()).ldelim();
     }
     for (const v of message.dynamicResources) {
-      DynamicResource.encode(v!, writer.uint32(42).fork()).join();
+      DynamicResource.encode(v!, writer.uint32(42).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerResources {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerResources();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.devices.push(ContainerDevices.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 3: {
-            if (tag === 24) {
-              message.cpuIds.push(longToNumber(reader.int64()));
-
-              continue;
-            }
-
-            if (tag === 26) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.cpuIds.push(longToNumber(reader.int64()));
-              }
-
-              continue;
-            }
-
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerResources {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerResources();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
             break;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
 
-            message.memory.push(ContainerMemory.decode(reader, reader.uint32()));
+          message.name = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
+          }
+
+          message.devices.push(ContainerDevices.decode(reader, reader.uint32()));
+          continue;
+        case 3:
+          if (tag === 24) {
+            message.cpuIds.push(longToNumber(reader.int64() as Long));
+
             continue;
           }
-          case 5: {
-            if (tag !== 42) {
-              break;
+
+          if (tag === 26) {
+            const end2 = reader.uint32() + reader.pos;
+            while (reader.pos < end2) {
+              message.cpuIds.push(longToNumber(reader.int64() as Long));
             }
 
-            message.dynamicResources.push(DynamicResource.decode(reader, reader.uint32()));
             continue;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
+
           break;
-        }
-        reader.skip(tag & 7);
+        case 4:
+          if (tag !== 34) {
+            break;
+          }
+
+          message.memory.push(ContainerMemory.decode(reader, reader.uint32()));
+          continue;
+        case 5:
+          if (tag !== 42) {
+            break;
+          }
+
+          message.dynamicResources.push(DynamicResource.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerResources {
@@ -613,18 +540,12 @@ export const ContainerResources: MessageFns<ContainerResources> = {
       devices: globalThis.Array.isArray(object?.devices)
         ? object.devices.map((e: any) => ContainerDevices.fromJSON(e))
         : [],
-      cpuIds: globalThis.Array.isArray(object?.cpuIds)
-        ? object.cpuIds.map((e: any) => globalThis.Number(e))
-        : globalThis.Array.isArray(object?.cpu_ids)
-        ? object.cpu_ids.map((e: any) => globalThis.Number(e))
-        : [],
+      cpuIds: globalThis.Array.isArray(object?.cpuIds) ? object.cpuIds.map((e: any) => globalThis.Number(e)) : [],
       memory: globalThis.Array.isArray(object?.memory)
         ? object.memory.map((e: any) => ContainerMemory.fromJSON(e))
         : [],
       dynamicResources: globalThis.Array.isArray(object?.dynamicResources)
         ? object.dynamicResources.map((e: any) => DynamicResource.fromJSON(e))
-        : globalThis.Array.isArray(object?.dynamic_resources)
-        ? object.dynamic_resources.map((e: any) => DynamicResource.fromJSON(e))
         : [],
     };
   },
@@ -667,8 +588,8 @@ function createBaseContainerMemory(): ContainerMemory {
   return { memoryType: "", size: 0, topology: undefined };
 }
 
-export const ContainerMemory: MessageFns<ContainerMemory> = {
-  encode(message: ContainerMemory, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerMemory = {
+  encode(message: ContainerMemory, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.memoryType !== "") {
       writer.uint32(10).string(message.memoryType);
     }
@@ -676,67 +597,51 @@ export const ContainerMemory: MessageFns<ContainerMemory> = {
       writer.uint32(16).uint64(message.size);
     }
     if (message.topology !== undefined) {
-      TopologyInfo.encode(message.topology, writer.uint32(26).fork()).join();
+      TopologyInfo.encode(message.topology, writer.uint32(26).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerMemory {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerMemory();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.memoryType = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerMemory {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerMemory();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
 
-            message.size = longToNumber(reader.uint64());
-            continue;
+          message.memoryType = reader.string();
+          continue;
+        case 2:
+          if (tag !== 16) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.topology = TopologyInfo.decode(reader, reader.uint32());
-            continue;
+          message.size = longToNumber(reader.uint64() as Long);
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.topology = TopologyInfo.decode(reader, reader.uint32());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerMemory {
     return {
-      memoryType: isSet(object.memoryType)
-        ? globalThis.String(object.memoryType)
-        : isSet(object.memory_type)
-        ? globalThis.String(object.memory_type)
-        : "",
+      memoryType: isSet(object.memoryType) ? globalThis.String(object.memoryType) : "",
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
       topology: isSet(object.topology) ? TopologyInfo.fromJSON(object.topology) : undefined,
     };
@@ -774,8 +679,8 @@ function createBaseContainerDevices(): ContainerDevices {
   return { resourceName: "", deviceIds: [], topology: undefined };
 }
 
-export const ContainerDevices: MessageFns<ContainerDevices> = {
-  encode(message: ContainerDevices, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ContainerDevices = {
+  encode(message: ContainerDevices, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.resourceName !== "") {
       writer.uint32(10).string(message.resourceName);
     }
@@ -783,71 +688,53 @@ export const ContainerDevices: MessageFns<ContainerDevices> = {
       writer.uint32(18).string(v!);
     }
     if (message.topology !== undefined) {
-      TopologyInfo.encode(message.topology, writer.uint32(26).fork()).join();
+      TopologyInfo.encode(message.topology, writer.uint32(26).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ContainerDevices {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseContainerDevices();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.resourceName = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ContainerDevices {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseContainerDevices();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.deviceIds.push(reader.string());
-            continue;
+          message.resourceName = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.topology = TopologyInfo.decode(reader, reader.uint32());
-            continue;
+          message.deviceIds.push(reader.string());
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.topology = TopologyInfo.decode(reader, reader.uint32());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ContainerDevices {
     return {
-      resourceName: isSet(object.resourceName)
-        ? globalThis.String(object.resourceName)
-        : isSet(object.resource_name)
-        ? globalThis.String(object.resource_name)
-        : "",
+      resourceName: isSet(object.resourceName) ? globalThis.String(object.resourceName) : "",
       deviceIds: globalThis.Array.isArray(object?.deviceIds)
         ? object.deviceIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.device_ids)
-        ? object.device_ids.map((e: any) => globalThis.String(e))
         : [],
       topology: isSet(object.topology) ? TopologyInfo.fromJSON(object.topology) : undefined,
     };
@@ -885,45 +772,35 @@ function createBaseTopologyInfo(): TopologyInfo {
   return { nodes: [] };
 }
 
-export const TopologyInfo: MessageFns<TopologyInfo> = {
-  encode(message: TopologyInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const TopologyInfo = {
+  encode(message: TopologyInfo, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.nodes) {
-      NUMANode.encode(v!, writer.uint32(10).fork()).join();
+      NUMANode.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): TopologyInfo {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTopologyInfo();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.nodes.push(NUMANode.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): TopologyInfo {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTopologyInfo();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.nodes.push(NUMANode.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): TopologyInfo {
@@ -952,45 +829,35 @@ function createBaseNUMANode(): NUMANode {
   return { ID: 0 };
 }
 
-export const NUMANode: MessageFns<NUMANode> = {
-  encode(message: NUMANode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const NUMANode = {
+  encode(message: NUMANode, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.ID !== 0) {
       writer.uint32(8).int64(message.ID);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): NUMANode {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseNUMANode();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.ID = longToNumber(reader.int64());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): NUMANode {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseNUMANode();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 8) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.ID = longToNumber(reader.int64() as Long);
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): NUMANode {
@@ -1019,8 +886,8 @@ function createBaseDynamicResource(): DynamicResource {
   return { claimName: "", claimNamespace: "", claimResources: [] };
 }
 
-export const DynamicResource: MessageFns<DynamicResource> = {
-  encode(message: DynamicResource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const DynamicResource = {
+  encode(message: DynamicResource, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.claimName !== "") {
       writer.uint32(18).string(message.claimName);
     }
@@ -1028,76 +895,54 @@ export const DynamicResource: MessageFns<DynamicResource> = {
       writer.uint32(26).string(message.claimNamespace);
     }
     for (const v of message.claimResources) {
-      ClaimResource.encode(v!, writer.uint32(34).fork()).join();
+      ClaimResource.encode(v!, writer.uint32(34).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): DynamicResource {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDynamicResource();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.claimName = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): DynamicResource {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseDynamicResource();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.claimNamespace = reader.string();
-            continue;
+          message.claimName = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
 
-            message.claimResources.push(ClaimResource.decode(reader, reader.uint32()));
-            continue;
+          message.claimNamespace = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.claimResources.push(ClaimResource.decode(reader, reader.uint32()));
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): DynamicResource {
     return {
-      claimName: isSet(object.claimName)
-        ? globalThis.String(object.claimName)
-        : isSet(object.claim_name)
-        ? globalThis.String(object.claim_name)
-        : "",
-      claimNamespace: isSet(object.claimNamespace)
-        ? globalThis.String(object.claimNamespace)
-        : isSet(object.claim_namespace)
-        ? globalThis.String(object.claim_namespace)
-        : "",
+      claimName: isSet(object.claimName) ? globalThis.String(object.claimName) : "",
+      claimNamespace: isSet(object.claimNamespace) ? globalThis.String(object.claimNamespace) : "",
       claimResources: globalThis.Array.isArray(object?.claimResources)
         ? object.claimResources.map((e: any) => ClaimResource.fromJSON(e))
-        : globalThis.Array.isArray(object?.claim_resources)
-        ? object.claim_resources.map((e: any) => ClaimResource.fromJSON(e))
         : [],
     };
   },
@@ -1132,10 +977,10 @@ function createBaseClaimResource(): ClaimResource {
   return { cdiDevices: [], driverName: "", poolName: "", deviceName: "" };
 }
 
-export const ClaimResource: MessageFns<ClaimResource> = {
-  encode(message: ClaimResource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ClaimResource = {
+  encode(message: ClaimResource, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     for (const v of message.cdiDevices) {
-      CDIDevice.encode(v!, writer.uint32(10).fork()).join();
+      CDIDevice.encode(v!, writer.uint32(10).fork()).ldelim();
     }
     if (message.driverName !== "") {
       writer.uint32(18).string(message.driverName);
@@ -1149,85 +994,58 @@ export const ClaimResource: MessageFns<ClaimResource> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ClaimResource {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseClaimResource();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.cdiDevices.push(CDIDevice.decode(reader, reader.uint32()));
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): ClaimResource {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseClaimResource();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.driverName = reader.string();
-            continue;
+          message.cdiDevices.push(CDIDevice.decode(reader, reader.uint32()));
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
 
-            message.poolName = reader.string();
-            continue;
+          message.driverName = reader.string();
+          continue;
+        case 3:
+          if (tag !== 26) {
+            break;
           }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
 
-            message.deviceName = reader.string();
-            continue;
+          message.poolName = reader.string();
+          continue;
+        case 4:
+          if (tag !== 34) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.deviceName = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): ClaimResource {
     return {
       cdiDevices: globalThis.Array.isArray(object?.cdiDevices)
         ? object.cdiDevices.map((e: any) => CDIDevice.fromJSON(e))
-        : globalThis.Array.isArray(object?.cdi_devices)
-        ? object.cdi_devices.map((e: any) => CDIDevice.fromJSON(e))
         : [],
-      driverName: isSet(object.driverName)
-        ? globalThis.String(object.driverName)
-        : isSet(object.driver_name)
-        ? globalThis.String(object.driver_name)
-        : "",
-      poolName: isSet(object.poolName)
-        ? globalThis.String(object.poolName)
-        : isSet(object.pool_name)
-        ? globalThis.String(object.pool_name)
-        : "",
-      deviceName: isSet(object.deviceName)
-        ? globalThis.String(object.deviceName)
-        : isSet(object.device_name)
-        ? globalThis.String(object.device_name)
-        : "",
+      driverName: isSet(object.driverName) ? globalThis.String(object.driverName) : "",
+      poolName: isSet(object.poolName) ? globalThis.String(object.poolName) : "",
+      deviceName: isSet(object.deviceName) ? globalThis.String(object.deviceName) : "",
     };
   },
 
@@ -1265,45 +1083,35 @@ function createBaseCDIDevice(): CDIDevice {
   return { name: "" };
 }
 
-export const CDIDevice: MessageFns<CDIDevice> = {
-  encode(message: CDIDevice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const CDIDevice = {
+  encode(message: CDIDevice, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): CDIDevice {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCDIDevice();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): CDIDevice {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseCDIDevice();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.name = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): CDIDevice {
@@ -1332,8 +1140,8 @@ function createBaseGetPodResourcesRequest(): GetPodResourcesRequest {
   return { podName: "", podNamespace: "" };
 }
 
-export const GetPodResourcesRequest: MessageFns<GetPodResourcesRequest> = {
-  encode(message: GetPodResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const GetPodResourcesRequest = {
+  encode(message: GetPodResourcesRequest, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.podName !== "") {
       writer.uint32(10).string(message.podName);
     }
@@ -1343,59 +1151,40 @@ export const GetPodResourcesRequest: MessageFns<GetPodResourcesRequest> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): GetPodResourcesRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetPodResourcesRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.podName = reader.string();
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): GetPodResourcesRequest {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetPodResourcesRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
 
-            message.podNamespace = reader.string();
-            continue;
+          message.podName = reader.string();
+          continue;
+        case 2:
+          if (tag !== 18) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.podNamespace = reader.string();
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): GetPodResourcesRequest {
     return {
-      podName: isSet(object.podName)
-        ? globalThis.String(object.podName)
-        : isSet(object.pod_name)
-        ? globalThis.String(object.pod_name)
-        : "",
-      podNamespace: isSet(object.podNamespace)
-        ? globalThis.String(object.podNamespace)
-        : isSet(object.pod_namespace)
-        ? globalThis.String(object.pod_namespace)
-        : "",
+      podName: isSet(object.podName) ? globalThis.String(object.podName) : "",
+      podNamespace: isSet(object.podNamespace) ? globalThis.String(object.podNamespace) : "",
     };
   },
 
@@ -1425,55 +1214,39 @@ function createBaseGetPodResourcesResponse(): GetPodResourcesResponse {
   return { podResources: undefined };
 }
 
-export const GetPodResourcesResponse: MessageFns<GetPodResourcesResponse> = {
-  encode(message: GetPodResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const GetPodResourcesResponse = {
+  encode(message: GetPodResourcesResponse, writer: _m0.Writer = _m0.Writer.create()): _m0.Writer {
     if (message.podResources !== undefined) {
-      PodResources.encode(message.podResources, writer.uint32(10).fork()).join();
+      PodResources.encode(message.podResources, writer.uint32(10).fork()).ldelim();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): GetPodResourcesResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetPodResourcesResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.podResources = PodResources.decode(reader, reader.uint32());
-            continue;
+  decode(input: _m0.Reader | Uint8Array, length?: number): GetPodResourcesResponse {
+    const reader = input instanceof _m0.Reader ? input : _m0.Reader.create(input);
+    let end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseGetPodResourcesResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          if (tag !== 10) {
+            break;
           }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+
+          message.podResources = PodResources.decode(reader, reader.uint32());
+          continue;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skipType(tag & 7);
     }
+    return message;
   },
 
   fromJSON(object: any): GetPodResourcesResponse {
-    return {
-      podResources: isSet(object.podResources)
-        ? PodResources.fromJSON(object.podResources)
-        : isSet(object.pod_resources)
-        ? PodResources.fromJSON(object.pod_resources)
-        : undefined,
-    };
+    return { podResources: isSet(object.podResources) ? PodResources.fromJSON(object.podResources) : undefined };
   },
 
   toJSON(message: GetPodResourcesResponse): unknown {
@@ -1500,37 +1273,34 @@ export const GetPodResourcesResponse: MessageFns<GetPodResourcesResponse> = {
 export type PodResourcesListerService = typeof PodResourcesListerService;
 export const PodResourcesListerService = {
   list: {
-    path: "/v1.PodResourcesLister/List" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ListPodResourcesRequest): Buffer =>
-      Buffer.from(ListPodResourcesRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ListPodResourcesRequest => ListPodResourcesRequest.decode(value),
-    responseSerialize: (value: ListPodResourcesResponse): Buffer =>
+    path: "/v1.PodResourcesLister/List",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListPodResourcesRequest) => Buffer.from(ListPodResourcesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => ListPodResourcesRequest.decode(value),
+    responseSerialize: (value: ListPodResourcesResponse) =>
       Buffer.from(ListPodResourcesResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ListPodResourcesResponse => ListPodResourcesResponse.decode(value),
+    responseDeserialize: (value: Buffer) => ListPodResourcesResponse.decode(value),
   },
   getAllocatableResources: {
-    path: "/v1.PodResourcesLister/GetAllocatableResources" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: AllocatableResourcesRequest): Buffer =>
+    path: "/v1.PodResourcesLister/GetAllocatableResources",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: AllocatableResourcesRequest) =>
       Buffer.from(AllocatableResourcesRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): AllocatableResourcesRequest => AllocatableResourcesRequest.decode(value),
-    responseSerialize: (value: AllocatableResourcesResponse): Buffer =>
+    requestDeserialize: (value: Buffer) => AllocatableResourcesRequest.decode(value),
+    responseSerialize: (value: AllocatableResourcesResponse) =>
       Buffer.from(AllocatableResourcesResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): AllocatableResourcesResponse => AllocatableResourcesResponse.decode(value),
+    responseDeserialize: (value: Buffer) => AllocatableResourcesResponse.decode(value),
   },
   get: {
-    path: "/v1.PodResourcesLister/Get" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: GetPodResourcesRequest): Buffer =>
-      Buffer.from(GetPodResourcesRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GetPodResourcesRequest => GetPodResourcesRequest.decode(value),
-    responseSerialize: (value: GetPodResourcesResponse): Buffer =>
-      Buffer.from(GetPodResourcesResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): GetPodResourcesResponse => GetPodResourcesResponse.decode(value),
+    path: "/v1.PodResourcesLister/Get",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: GetPodResourcesRequest) => Buffer.from(GetPodResourcesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer) => GetPodResourcesRequest.decode(value),
+    responseSerialize: (value: GetPodResourcesResponse) => Buffer.from(GetPodResourcesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer) => GetPodResourcesResponse.decode(value),
   },
 } as const;
 
@@ -1609,26 +1379,21 @@ type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+function longToNumber(long: Long): number {
+  if (long.gt(globalThis.Number.MAX_SAFE_INTEGER)) {
     throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
   }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+  if (long.lt(globalThis.Number.MIN_SAFE_INTEGER)) {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
-  return num;
+  return long.toNumber();
+}
+
+if (_m0.util.Long !== Long) {
+  _m0.util.Long = Long as any;
+  _m0.configure();
 }
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
-}
-
-export interface MessageFns<T> {
-  encode(message: T, writer?: BinaryWriter): BinaryWriter;
-  decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }
