@@ -1,0 +1,80 @@
+// Optional Downward API volume (network-resources-injector's `podnetinfo`): the pod's
+// network-status and networks annotations, and each container's hugepages requests/limits in MiB,
+// as files under /etc/podnetinfo in every container, so DPDK apps find their PCI addresses without
+// API access. Nothing is added where the pod already has that volume name or mount path. Pure.
+import type { JsonObject } from '../lib/json.js';
+import { NETWORKS_ANNOTATION, NETWORK_STATUS_ANNOTATION } from '../cni/meta/annotations.js';
+import { pointer } from './json-patch.js';
+import type { PatchOperation } from './json-patch.js';
+import type { ContainerView, PodView } from './pod.js';
+
+export const PODNETINFO_VOLUME = 'podnetinfo';
+export const PODNETINFO_PATH = '/etc/podnetinfo';
+
+const HUGEPAGES = [
+  { resource: 'hugepages-1Gi', tag: '1G' },
+  { resource: 'hugepages-2Mi', tag: '2M' },
+] as const;
+
+function hugepageItems(c: ContainerView): JsonObject[] {
+  const items: JsonObject[] = [];
+  for (const { resource, tag } of HUGEPAGES) {
+    for (const section of ['requests', 'limits'] as const) {
+      const values = section === 'requests' ? c.requests : c.limits;
+      if (values?.[resource] === undefined || c.name === '') continue;
+      items.push({
+        path: `hugepages_${tag}_${section === 'requests' ? 'request' : 'limit'}_${c.name}`,
+        resourceFieldRef: { containerName: c.name, resource: `${section}.${resource}`, divisor: '1Mi' },
+      });
+    }
+  }
+  return items;
+}
+
+function volume(pod: PodView): JsonObject {
+  const annotation = (key: string, path: string): JsonObject => ({
+    path,
+    fieldRef: { fieldPath: `metadata.annotations['${key}']` },
+  });
+  return {
+    name: PODNETINFO_VOLUME,
+    downwardAPI: {
+      items: [
+        annotation(NETWORK_STATUS_ANNOTATION, 'network-status'),
+        annotation(NETWORKS_ANNOTATION, 'networks'),
+        ...pod.containers.flatMap(hugepageItems),
+      ],
+    },
+  };
+}
+
+export function downwardApiPatch(pod: PodView): { patch: PatchOperation[]; warnings: string[] } {
+  if (pod.volumes?.includes(PODNETINFO_VOLUME) === true) {
+    return {
+      patch: [],
+      warnings: [`volume "${PODNETINFO_VOLUME}" already exists: the Downward API volume was not added`],
+    };
+  }
+  const patch: PatchOperation[] = [
+    pod.volumes === undefined
+      ? { op: 'add', path: pointer(['spec', 'volumes']), value: [volume(pod)] }
+      : { op: 'add', path: pointer(['spec', 'volumes', '-']), value: volume(pod) },
+  ];
+  const warnings: string[] = [];
+  const mount: JsonObject = { name: PODNETINFO_VOLUME, mountPath: PODNETINFO_PATH, readOnly: true };
+  for (const c of pod.containers) {
+    if (c.mounts?.some((m) => m.mountPath === PODNETINFO_PATH) === true) {
+      warnings.push(
+        `container ${c.name}: ${PODNETINFO_PATH} is already mounted; podnetinfo not mounted there`,
+      );
+      continue;
+    }
+    const base = ['spec', 'containers', c.index, 'volumeMounts'];
+    patch.push(
+      c.mounts === undefined
+        ? { op: 'add', path: pointer(base), value: [mount] }
+        : { op: 'add', path: pointer([...base, '-']), value: mount },
+    );
+  }
+  return { patch, warnings };
+}

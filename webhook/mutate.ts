@@ -1,0 +1,168 @@
+// The admission decision for one Pod CREATE, as data: which NADs its networks annotation names
+// (`networksOf`), then, given what each NAD lookup found, the JSON patch and the warnings
+// (`computeMutation`). Pure: the server does the lookups in between.
+import {
+  NETWORKS_ANNOTATION,
+  RESOURCE_NAME_ANNOTATION,
+  parseNetworksAnnotation,
+} from '../cni/meta/annotations.js';
+import type { NetworkSelection } from '../cni/meta/annotations.js';
+import type { NadInfo } from '../cni/meta/kube.js';
+import { ExitCode, NetplumbError } from '../lib/errors.js';
+import { downwardApiPatch } from './downward-api.js';
+import { pointer } from './json-patch.js';
+import type { PatchOperation } from './json-patch.js';
+import { NODE_SELECTOR_ANNOTATION, nodeSelectorPatch, parseNodeSelector } from './node-selector.js';
+import type { ContainerView, PodView } from './pod.js';
+import { resourcePatch } from './resources.js';
+
+/** Pod annotation naming the container that gets the device requests (default: the first). */
+export const RESOURCES_CONTAINER_ANNOTATION = 'netplumb.io/resources-container';
+/** Pod annotation the webhook writes: `{"container": ..., "resources": {name: value}}`. */
+export const INJECTED_ANNOTATION = 'netplumb.io/injected-resources';
+
+export type NadLookup =
+  | { readonly kind: 'found'; readonly nad: NadInfo }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+export interface MutationOptions {
+  readonly downwardApi: boolean;
+  /** The meta-plugin's namespaceIsolation / globalNamespaces rule (cni/meta/config.ts). */
+  readonly namespaceIsolation: boolean;
+  readonly globalNamespaces: readonly string[];
+}
+
+export interface Mutation {
+  readonly patch: PatchOperation[];
+  readonly warnings: string[];
+  /** Attachments whose NAD does not exist. */
+  readonly missingNads: number;
+  /** Attachments whose NAD could not be read (API unreachable / too slow). */
+  readonly unavailableNads: number;
+}
+
+/** A request the webhook refuses: the pod can never start as written. */
+export class AdmissionDenial extends NetplumbError {
+  override readonly name = 'AdmissionDenial';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('webhook-pod-denied', message, { ...options, exitCode: ExitCode.USAGE });
+  }
+}
+
+export const nadKey = (s: Pick<NetworkSelection, 'namespace' | 'name'>): string => `${s.namespace}/${s.name}`;
+
+/** The attachments the pod asks for (throws AdmissionDenial on an annotation the CNI would refuse). */
+export function networksOf(pod: PodView): NetworkSelection[] {
+  const value = pod.annotations?.[NETWORKS_ANNOTATION];
+  if (value === undefined) return [];
+  try {
+    return parseNetworksAnnotation(value, pod.namespace);
+  } catch (err) {
+    throw new AdmissionDenial((err as Error).message, { cause: err });
+  }
+}
+
+function isolated(opts: MutationOptions, podNamespace: string, s: NetworkSelection): boolean {
+  return (
+    opts.namespaceIsolation && s.namespace !== podNamespace && !opts.globalNamespaces.includes(s.namespace)
+  );
+}
+
+/** The container that gets the requests; AdmissionDenial when the annotation names none of them. */
+export function targetContainer(pod: PodView): ContainerView | undefined {
+  const wanted = pod.annotations?.[RESOURCES_CONTAINER_ANNOTATION];
+  if (wanted === undefined) return pod.containers[0];
+  const found = pod.containers.find((c) => c.name === wanted);
+  if (found === undefined) {
+    throw new AdmissionDenial(
+      `${RESOURCES_CONTAINER_ANNOTATION}: no container named "${wanted.slice(0, 64)}" (containers: ${pod.containers.map((c) => c.name).join(', ')})`,
+    );
+  }
+  return found;
+}
+
+interface Tally {
+  readonly needed: Map<string, number>;
+  readonly labels: Map<string, { value: string; nad: string }>;
+  readonly warnings: string[];
+  missing: number;
+  unavailable: number;
+}
+
+function tallyOne(
+  t: Tally,
+  opts: MutationOptions,
+  pod: PodView,
+  s: NetworkSelection,
+  l: NadLookup | undefined,
+): void {
+  const key = nadKey(s);
+  if (isolated(opts, pod.namespace, s)) {
+    t.warnings.push(
+      `network ${key}: namespace isolation forbids it for a pod in ${pod.namespace}; not counted`,
+    );
+  } else if (l === undefined || l.kind === 'unavailable') {
+    t.unavailable++;
+    t.warnings.push(
+      `network ${key}: could not be read (${l?.reason ?? 'not looked up'}); its devices were not added`,
+    );
+  } else if (l.kind === 'missing') {
+    t.missing++;
+    t.warnings.push(
+      `network ${key}: no such NetworkAttachmentDefinition; the pod will fail to start until it exists`,
+    );
+  } else {
+    const resource = l.nad.annotations[RESOURCE_NAME_ANNOTATION];
+    if (resource !== undefined && resource !== '') t.needed.set(resource, (t.needed.get(resource) ?? 0) + 1);
+    const selector = l.nad.annotations[NODE_SELECTOR_ANNOTATION];
+    if (selector === undefined) return;
+    const parsed = parseNodeSelector(selector, key);
+    t.warnings.push(...parsed.warnings);
+    for (const [k, value] of Object.entries(parsed.labels))
+      if (!t.labels.has(k)) t.labels.set(k, { value, nad: key });
+  }
+}
+
+function annotationPatch(pod: PodView, key: string, value: string): PatchOperation {
+  return pod.annotations === undefined
+    ? { op: 'add', path: pointer(['metadata', 'annotations']), value: { [key]: value } }
+    : { op: 'add', path: pointer(['metadata', 'annotations', key]), value };
+}
+
+/** The patch and warnings for `pod`, given the lookup of every NAD its `selections` name. */
+export function computeMutation(
+  pod: PodView,
+  selections: readonly NetworkSelection[],
+  lookups: ReadonlyMap<string, NadLookup>,
+  opts: MutationOptions,
+): Mutation {
+  const t: Tally = { needed: new Map(), labels: new Map(), warnings: [], missing: 0, unavailable: 0 };
+  if (selections.length === 0) return { patch: [], warnings: [], missingNads: 0, unavailableNads: 0 };
+  for (const s of selections) tallyOne(t, opts, pod, s, lookups.get(nadKey(s)));
+  const patch: PatchOperation[] = [];
+  const container = targetContainer(pod);
+  if (container === undefined) {
+    t.warnings.push('the pod has no containers: no device requests added');
+  } else if (t.needed.size > 0) {
+    const r = resourcePatch(container, t.needed);
+    patch.push(...r.patch);
+    t.warnings.push(...r.warnings);
+    patch.push(
+      annotationPatch(
+        pod,
+        INJECTED_ANNOTATION,
+        JSON.stringify({ container: container.name, resources: r.result }),
+      ),
+    );
+  }
+  const ns = nodeSelectorPatch(pod.nodeSelector, t.labels);
+  patch.push(...ns.patch);
+  t.warnings.push(...ns.warnings);
+  if (opts.downwardApi) {
+    const d = downwardApiPatch(pod);
+    patch.push(...d.patch);
+    t.warnings.push(...d.warnings);
+  }
+  return { patch, warnings: t.warnings, missingNads: t.missing, unavailableNads: t.unavailable };
+}

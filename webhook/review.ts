@@ -1,0 +1,112 @@
+// admission.k8s.io/v1 AdmissionReview in, AdmissionReview out. Any body is answered: a body that is
+// not an AdmissionReview v1 is a 400 with a JSON reason; a Pod CREATE gets the patch and warnings of
+// computeMutation; everything else is allowed unchanged.
+import { z } from 'zod';
+import type { JsonObject } from '../lib/json.js';
+import { AdmissionDenial, computeMutation, nadKey, networksOf, targetContainer } from './mutate.js';
+import type { Mutation, MutationOptions, NadLookup } from './mutate.js';
+import { podView } from './pod.js';
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+/** Kubernetes truncates long warnings and many of them; keep them readable. */
+const MAX_WARNINGS = 16;
+const MAX_WARNING_CHARS = 256;
+
+const reviewSchema = z.object({
+  apiVersion: z.literal(ADMISSION_API_VERSION),
+  kind: z.literal('AdmissionReview'),
+  request: z.object({
+    uid: z.string().min(1).max(128),
+    kind: z.object({ group: z.string(), version: z.string(), kind: z.string() }),
+    operation: z.string(),
+    namespace: z.string().optional(),
+    object: z.unknown(),
+  }),
+});
+
+export type Outcome = 'mutated' | 'unchanged' | 'skipped' | 'denied' | 'invalid';
+
+export interface ReviewResult {
+  readonly status: number;
+  readonly body: JsonObject;
+  readonly outcome: Outcome;
+  readonly mutation?: Mutation;
+}
+
+export interface ReviewDeps {
+  readonly options: MutationOptions;
+  /** A fresh lookup function per admission (see NadSource.session). */
+  readonly lookups: () => (namespace: string, name: string) => Promise<NadLookup>;
+}
+
+function invalid(reason: string): ReviewResult {
+  return { status: 400, body: { error: reason.slice(0, 512) }, outcome: 'invalid' };
+}
+
+function respond(uid: string, response: JsonObject): JsonObject {
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid, ...response } };
+}
+
+function clip(warnings: readonly string[]): string[] {
+  const out = warnings
+    .slice(0, MAX_WARNINGS)
+    .map((w) => (w.length > MAX_WARNING_CHARS ? `${w.slice(0, MAX_WARNING_CHARS - 1)}…` : w));
+  if (warnings.length > MAX_WARNINGS)
+    out[MAX_WARNINGS - 1] = `… and ${warnings.length - MAX_WARNINGS + 1} more warnings`;
+  return out.map((w) => `netplumb-webhook: ${w}`);
+}
+
+function parseReview(text: string): z.infer<typeof reviewSchema> | string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return `body is not JSON: ${(err as Error).message}`;
+  }
+  const parsed = reviewSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `not an ${ADMISSION_API_VERSION} AdmissionReview: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`;
+  }
+  return parsed.data;
+}
+
+async function lookupAll(
+  deps: ReviewDeps,
+  keys: readonly { namespace: string; name: string }[],
+): Promise<Map<string, NadLookup>> {
+  const lookup = deps.lookups();
+  const distinct = new Map(keys.map((k) => [nadKey(k), k]));
+  const entries = await Promise.all(
+    [...distinct].map(async ([key, k]) => [key, await lookup(k.namespace, k.name)] as const),
+  );
+  return new Map(entries);
+}
+
+/** Answers one request body (the raw text the apiserver POSTed); throws only on a bug. */
+export async function handleReview(text: string, deps: ReviewDeps): Promise<ReviewResult> {
+  const review = parseReview(text);
+  if (typeof review === 'string') return invalid(review);
+  const { request } = review;
+  const isPodCreate =
+    request.kind.group === '' && request.kind.kind === 'Pod' && request.operation === 'CREATE';
+  if (!isPodCreate) return { status: 200, body: respond(request.uid, { allowed: true }), outcome: 'skipped' };
+  const pod = podView(request.object, request.namespace ?? '');
+  try {
+    const selections = networksOf(pod);
+    targetContainer(pod);
+    const mutation = computeMutation(pod, selections, await lookupAll(deps, selections), deps.options);
+    const response: JsonObject = { allowed: true };
+    if (mutation.patch.length > 0) {
+      response['patchType'] = 'JSONPatch';
+      response['patch'] = Buffer.from(JSON.stringify(mutation.patch)).toString('base64');
+    }
+    if (mutation.warnings.length > 0) response['warnings'] = clip(mutation.warnings);
+    const outcome = mutation.patch.length > 0 ? 'mutated' : 'unchanged';
+    return { status: 200, body: respond(request.uid, response), outcome, mutation };
+  } catch (err) {
+    if (!(err instanceof AdmissionDenial)) throw err;
+    const status = { code: 400, reason: 'BadRequest', message: `netplumb-webhook: ${err.message}` };
+    return { status: 200, body: respond(request.uid, { allowed: false, status }), outcome: 'denied' };
+  }
+}
