@@ -22,6 +22,8 @@ import {
   type RegistrationServer as PluginRegistrationServer,
 } from '../proto/gen/pluginregistration/v1/api.js';
 import { AllocateError, containerAllocation, deviceInfoDocument } from './allocate.js';
+import { listenGrpcUnix } from './authority-front.js';
+import type { GrpcUnixListener } from './authority-front.js';
 import type { HostDevices, RdmaCharDevices } from './allocate.js';
 import type { PoolConfig } from './config.js';
 import { removeCdiSpec, removePoolDeviceInfo, writeCdiSpec, writeDeviceInfo } from './device-info.js';
@@ -108,6 +110,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
   let list: Device[] = [];
   const streams = new Set<grpc.ServerWritableStream<Empty, ListAndWatchResponse>>();
   let server: grpc.Server | null = null;
+  let front: GrpcUnixListener | null = null;
 
   function recompute(pool: Pool): boolean {
     config = pool.config;
@@ -253,18 +256,29 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     },
   };
 
+  // Through the authority front, so kubelets that send `:authority` = socket path are served too.
   async function listen(): Promise<void> {
     await rm(deps.socketPath, { force: true });
     const s = new grpc.Server();
     s.addService(DevicePluginService, devicePlugin);
     if (deps.mode === 'watcher') s.addService(PluginRegistrationService, pluginRegistration);
-    await new Promise<void>((resolve, reject) => {
-      s.bindAsync(`unix:${deps.socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
-        if (err) reject(new Error(`cannot listen on ${deps.socketPath}: ${err.message}`, { cause: err }));
-        else resolve();
+    try {
+      front = await listenGrpcUnix(s, deps.socketPath, (err) => {
+        log.warn({ err }, 'kubelet connection ended: malformed HTTP/2');
       });
-    });
+    } catch (err) {
+      s.forceShutdown();
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(`cannot listen on ${deps.socketPath}: ${message}`, { cause: err });
+    }
     server = s;
+  }
+
+  function shutdown(): void {
+    front?.close();
+    front = null;
+    server?.forceShutdown();
+    server = null;
   }
 
   function endStreams(): void {
@@ -288,7 +302,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     },
     async rebind() {
       endStreams();
-      server?.forceShutdown();
+      shutdown();
       await listen();
       log.info({ socket: deps.socketPath }, 'socket recreated');
     },
@@ -301,8 +315,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     devices: () => list,
     async stop() {
       endStreams();
-      server?.forceShutdown();
-      server = null;
+      shutdown();
       await rm(deps.socketPath, { force: true });
       await removePoolDeviceInfo(deps.devinfoDir, config);
       if (deps.cdiDir !== null) await removeCdiSpec(deps.cdiDir, config);

@@ -1,6 +1,7 @@
 // A fake kubelet on the real protos and real gRPC over unix sockets, behaving like the kubelet's
 // device manager: serves Registration on <root>/device-plugins/kubelet.sock (legacy) and/or
-// watches <root>/plugins_registry (plugin watcher), dials each plugin back, reads its options,
+// watches <root>/plugins_registry (plugin watcher), dials each plugin back (sending `:authority` =
+// the socket path, as grpc-go in kubelets before v1.26 does), reads its options,
 // keeps ListAndWatch open recording every update, asks GetPreferredAllocation when offered and
 // calls Allocate when a pod is admitted. It also serves PodResources v1 from its assignments on
 // <root>/pod-resources/kubelet.sock. restart() behaves like a kubelet restart.
@@ -40,6 +41,11 @@ export interface FakeKubeletOptions {
   readonly mode?: FakeKubeletMode;
   /** Serve PodResources on <root>/pod-resources/kubelet.sock (default true). */
   readonly podResources?: boolean;
+  /**
+   * The `:authority` the kubelet sends when it dials a plugin socket. `socket-path` (default): what
+   * grpc-go sends in kubelets before v1.26 (kubernetes/kubernetes#112597); `localhost`: 1.26+.
+   */
+  readonly authority?: 'socket-path' | 'localhost';
 }
 
 /** One registration as the kubelet saw it (legacy Register, or GetInfo in watcher mode). */
@@ -119,6 +125,7 @@ export class FakeKubelet {
   private readonly watcherSeen = new Set<string>();
   private readonly streams = new Set<grpc.ClientReadableStream<ListAndWatchResponse>>();
   private readonly serveRegistryPod: boolean;
+  private readonly authority: 'socket-path' | 'localhost';
 
   constructor(options: FakeKubeletOptions) {
     this.root = options.root;
@@ -128,6 +135,7 @@ export class FakeKubelet {
     this.pluginsRegistryDir = path.join(this.root, 'plugins_registry');
     this.podResourcesSocket = path.join(this.root, 'pod-resources', 'kubelet.sock');
     this.serveRegistryPod = options.podResources ?? true;
+    this.authority = options.authority ?? 'socket-path';
     this.events.setMaxListeners(100);
   }
 
@@ -320,6 +328,11 @@ export class FakeKubelet {
 
   // ---- internals ----
 
+  /** grpc-go (kubelets < 1.26) puts the dialed socket path in `:authority`. */
+  private dialOptions(socket: string): grpc.ChannelOptions {
+    return this.authority === 'socket-path' ? { 'grpc.default_authority': socket } : {};
+  }
+
   private emit(): void {
     this.events.emit('change');
   }
@@ -394,7 +407,11 @@ export class FakeKubelet {
   }
 
   private async registerViaWatcher(sock: string): Promise<void> {
-    const client = new WatcherClient(`unix:${sock}`, grpc.credentials.createInsecure());
+    const client = new WatcherClient(
+      `unix:${sock}`,
+      grpc.credentials.createInsecure(),
+      this.dialOptions(sock),
+    );
     try {
       const info = await unary<PluginInfo>((cb) => client.getInfo({}, cb));
       if (info.type !== 'DevicePlugin') {
@@ -428,7 +445,11 @@ export class FakeKubelet {
   }
 
   private async connect(resourceName: string, socket: string): Promise<boolean> {
-    const client = new DevicePluginClient(`unix:${socket}`, grpc.credentials.createInsecure());
+    const client = new DevicePluginClient(
+      `unix:${socket}`,
+      grpc.credentials.createInsecure(),
+      this.dialOptions(socket),
+    );
     try {
       const options = await unary<DevicePluginOptions>((cb) =>
         client.getDevicePluginOptions({}, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, cb),
