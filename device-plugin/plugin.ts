@@ -92,7 +92,8 @@ export interface DevicePlugin {
   stop(): Promise<void>;
 }
 
-async function loadConfig(file: string, resourcePrefix: string): Promise<DevicePluginConfig> {
+/** Reads and validates config.json (also used by netplumb doctor). */
+export async function loadConfig(file: string, resourcePrefix: string): Promise<DevicePluginConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
