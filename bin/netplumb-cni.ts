@@ -10,7 +10,7 @@ import { systemClock } from '../lib/clock.js';
 import type { KubeClient } from '../cni/meta/kube.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
 import type { PodResourcesClient } from '../cni/meta/podresources-port.js';
-import { readProcessRequest, writeProcessResponse } from '../cni/skel.js';
+import { aboutOutsideCniCall, readProcessRequest, writeProcessResponse } from '../cni/skel.js';
 
 // Multus levels (debug > verbose > error > panic) mapped onto pino's.
 const LEVELS: Record<string, Level> = { debug: 'debug', verbose: 'info', error: 'error', panic: 'fatal' };
@@ -64,6 +64,7 @@ function lazyPodResources(socket: string): PodResourcesClient {
   };
 }
 
+if (aboutOutsideCniCall('netplumb-cni', process.argv.slice(2), process.env)) process.exit(0);
 const req = await readProcessRequest();
 const inCluster =
   (process.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&

@@ -1,22 +1,25 @@
 #!/usr/bin/env node
 // Composition root of the SR-IOV CNI plugin executable (`"type": "sriov"`; install it as `sriov`).
-// Environment read here only: NETPLUMB_SYSFS_ROOT (simulated node), NETPLUMB_SRIOV_STATE_DIR
-// (default /var/lib/cni/sriov), NETPLUMB_PF_RECORDER_DIR (simulated node: record PF VF settings).
+// Environment read here only (a CNI plugin gets no argv): NETPLUMB_SYSFS_ROOT (the sysfs path,
+// e.g. /host/sys; default /sys), NETPLUMB_SRIOV_STATE_DIR (default /var/lib/cni/sriov), and
+// NETPLUMB_SIMULATED_NODE (a node from hack/mknode: its sysfs tree and a PF-settings recorder).
 import { runPluginMain } from '../cni/skel.js';
 import { createSriovPlugin } from '../cni/sriov/plugin.js';
 import { createSriovDeps } from '../cni/sriov/wiring.js';
+import type { SriovWiring } from '../cni/sriov/wiring.js';
+import { SIMULATED_NODE_ENV } from '../sriov/simulated-node-port.js';
 import { resolveSysfsRoot } from '../sriov/sysfs.js';
 
 const env = process.env;
-const stateDir = env.NETPLUMB_SRIOV_STATE_DIR;
-const recorder = env.NETPLUMB_PF_RECORDER_DIR;
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+const stateDir = nonEmpty(env.NETPLUMB_SRIOV_STATE_DIR);
+const simulatedDir = nonEmpty(env[SIMULATED_NODE_ENV]);
 
-await runPluginMain(
-  createSriovPlugin(
-    createSriovDeps({
-      sysfsRoot: resolveSysfsRoot(undefined, env),
-      ...(stateDir === undefined || stateDir === '' ? {} : { stateDir }),
-      ...(recorder === undefined || recorder === '' ? {} : { pfRecorderDir: recorder }),
-    }),
-  ),
-);
+async function wiring(): Promise<SriovWiring> {
+  const common = stateDir === undefined ? {} : { stateDir };
+  if (simulatedDir === undefined) return { ...common, sysfsRoot: resolveSysfsRoot(undefined, env) };
+  const sim = await (await import('./demo/simulation.js')).openSimulatedNode(simulatedDir);
+  return { ...common, sysfsRoot: sim.sysfsRoot, pf: sim.vfSettings };
+}
+
+await runPluginMain(createSriovPlugin(createSriovDeps(await wiring())), 'netplumb-sriov');

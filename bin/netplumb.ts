@@ -4,27 +4,43 @@
 // module is loaded: the long-running ones (device-plugin, cni-daemon) then carry no other
 // subcommand's dependencies in memory, and a short one starts fast.
 import { Command } from 'commander';
+import { VERSION } from '../lib/version.js';
+import type { OpenSimulatedNode } from '../sriov/simulated-node-port.js';
 
 type Loader = () => Promise<Command>;
 
+// `--simulated-node DIR`: the simulator is loaded only when a command is given one.
+const openSimulatedNode: OpenSimulatedNode = async (dir) =>
+  (await import('./demo/simulation.js')).openSimulatedNode(dir);
+const io = {
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  on: (signal: NodeJS.Signals, fn: () => void) => process.on(signal, fn),
+  openSimulatedNode,
+};
+
 // Subcommands (one line each; keep this list sorted):
 const subcommands: Readonly<Record<string, Loader>> = {
-  'cni-daemon': async () => (await import('../cni/daemon/command.js')).cniDaemonCommand(process),
+  'cni-daemon': async () => (await import('../cni/daemon/command.js')).cniDaemonCommand(io),
   demo: async () => (await import('./demo/command.js')).demoCommand(process),
   'device-plugin': async () => (await import('../device-plugin/command.js')).devicePluginCommand(process),
   inspect: async () => (await import('../sriov/inspect-command.js')).inspectCommand(process),
   install: async () => (await import('../cni/daemon/command.js')).installCommand(process),
   uninstall: async () => (await import('../cni/daemon/command.js')).uninstallCommand(process),
-  vf: async () => (await import('../sriov/provision/command.js')).vfCommand(process),
+  vf: async () => (await import('../sriov/provision/command.js')).vfCommand(io),
 };
 
 const program = new Command('netplumb')
   .description('SR-IOV VFs, DPDK VFs and VLAN NICs as Kubernetes resources, plumbed into pods')
+  .version(VERSION, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 const invoked = process.argv[2];
 const load = invoked === undefined ? undefined : subcommands[invoked];
+const versionOnly = invoked === '--version' || invoked === '-V';
 // An unknown name, `help` or `--help` needs every subcommand for the listing.
-for (const loader of load ? [load] : Object.values(subcommands)) program.addCommand(await loader());
+for (const loader of versionOnly ? [] : load ? [load] : Object.values(subcommands))
+  program.addCommand(await loader());
 
 await program.parseAsync(process.argv);

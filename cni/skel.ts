@@ -2,6 +2,8 @@
 // (exit code + stdout), the way Go's skel does for an executable. Errors become the spec's error
 // JSON on stdout with exit code 1; VERSION is answered here; results are printed in the config's
 // cniVersion. `runPluginMain` wires a plugin to process.env/stdin/stdout for an executable.
+import { SPEC_VERSIONS } from './version.js';
+import { aboutLine } from '../lib/version.js';
 import { CniError, CniErrorCode } from './errors.js';
 import { CniCommand, parseCniEnv } from './env.js';
 import type { CniArg, CniEnv } from './env.js';
@@ -226,7 +228,24 @@ export async function writeProcessResponse(res: CniResponse): Promise<void> {
   process.exitCode = res.exitCode;
 }
 
+/**
+ * Outside a CNI call (no CNI_COMMAND, or `--version`), a plugin executable says what it is on
+ * stderr and exits 0, as the reference plugins' skel does, instead of failing with error 4.
+ */
+export function aboutOutsideCniCall(
+  executable: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): boolean {
+  if ((env['CNI_COMMAND'] ?? '') !== '' && !argv.includes('--version')) return false;
+  process.stderr.write(
+    `${aboutLine(executable)}\nCNI protocol versions supported: ${SPEC_VERSIONS.join(', ')}\n`,
+  );
+  return true;
+}
+
 /** Executable entry: env from process.env, stdin, stdout, exit code. */
-export async function runPluginMain(plugin: CniPluginFn): Promise<void> {
+export async function runPluginMain(plugin: CniPluginFn, executable: string): Promise<void> {
+  if (aboutOutsideCniCall(executable, process.argv.slice(2), process.env)) return;
   await writeProcessResponse(await plugin(await readProcessRequest()));
 }

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { discoverNode } from '../sriov/discover.js';
+import { SIMULATED_NODE_ENV, simulatedNodePaths } from '../sriov/simulated-node-port.js';
 import { resolveSysfsRoot } from '../sriov/sysfs.js';
 import { resolveVfStateSource } from '../sriov/vf-state.js';
 import { ConfigError } from './config.js';
@@ -24,7 +25,7 @@ export interface DevicePluginCommandDeps {
 interface Flags {
   readonly config: string;
   readonly sysfsRoot?: string;
-  readonly linksFile?: string;
+  readonly simulatedNode?: string;
   readonly kubeletRoot: string;
   readonly registration: RegistrationMode | 'auto';
   readonly devinfoDir: string;
@@ -36,14 +37,16 @@ interface Flags {
   readonly rescanInterval: string;
 }
 
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
 export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
   return new Command('device-plugin')
     .description('Advertise SR-IOV VFs, DPDK VFs and VLAN NICs to the kubelet (SRIOV-DP compatible config)')
     .option('--config <file>', 'SRIOV-DP config.json', '/etc/pcidp/config.json')
-    .option('--sysfs-root <dir>', 'sysfs to read (env NETPLUMB_SYSFS_ROOT; default /sys)')
+    .option('--sysfs-root <dir>', 'sysfs to read, e.g. /host/sys (env NETPLUMB_SYSFS_ROOT; default /sys)')
     .option(
-      '--links-file <file>',
-      'saved `ip -json -details link show` output instead of running ip (env NETPLUMB_LINKS_FILE)',
+      '--simulated-node <dir>',
+      'serve a simulated node from hack/mknode: its sys/ tree and links.json instead of the kernel (env NETPLUMB_SIMULATED_NODE)',
     )
     .option(
       '--kubelet-root <dir>',
@@ -79,9 +82,13 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
       const rescanIntervalMs = Number(flags.rescanInterval);
       if (!Number.isInteger(rescanIntervalMs) || rescanIntervalMs < 0)
         cmd.error(`error: --rescan-interval ${flags.rescanInterval}: expected milliseconds (0 or more)`);
-      const sysfsRoot = resolveSysfsRoot(flags.sysfsRoot, deps.env);
-      const vfState = resolveVfStateSource(flags.linksFile, deps.env);
-      const simulated = flags.linksFile !== undefined || deps.env.NETPLUMB_LINKS_FILE !== undefined;
+      const simulatedDir = flags.simulatedNode ?? nonEmpty(deps.env[SIMULATED_NODE_ENV]);
+      if (simulatedDir !== undefined && flags.sysfsRoot !== undefined)
+        cmd.error('error: --sysfs-root and --simulated-node exclude each other: give one', { exitCode: 2 });
+      const sim = simulatedDir === undefined ? null : simulatedNodePaths(simulatedDir);
+      const sysfsRoot = sim?.sysfsRoot ?? resolveSysfsRoot(flags.sysfsRoot, deps.env);
+      const vfState = resolveVfStateSource(sim?.linksFile);
+      const simulated = sim !== null;
       const metrics = createMetrics();
       const plugin = createDevicePlugin({
         configFile: path.resolve(flags.config),

@@ -46,7 +46,7 @@ export const realTimers: Timers = {
 export interface DevicePluginDeps {
   readonly configFile: string;
   readonly resourcePrefix: string;
-  /** Discovers the node (production: discoverNode over --sysfs-root and --links-file). */
+  /** Discovers the node (production: discoverNode over --sysfs-root, or a --simulated-node). */
   readonly discover: () => Promise<NodeModel>;
   readonly kubeletRoot: string;
   readonly registration: RegistrationMode | 'auto';

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { discoverNode } from './discover.js';
 import { InspectError, inspectDocument, renderInspect, selectPf } from './inspect.js';
+import { SIMULATED_NODE_ENV, simulatedNodePaths } from './simulated-node-port.js';
 import { resolveSysfsRoot } from './sysfs.js';
 import { resolveVfStateSource } from './vf-state.js';
 
@@ -18,6 +19,7 @@ interface InspectFlags {
   readonly all?: boolean;
   readonly sysfsRoot?: string;
   readonly linksFile?: string;
+  readonly simulatedNode?: string;
 }
 
 export function inspectCommand(deps: InspectCommandDeps): Command {
@@ -26,15 +28,25 @@ export function inspectCommand(deps: InspectCommandDeps): Command {
     .option('--json', 'print JSON for machines instead of the table')
     .option('--pf <name|bdf>', 'only this PF (netdev name or PCI address) and its VFs')
     .option('--all', 'also SR-IOV capable PCI devices that are not network devices')
-    .option('--sysfs-root <dir>', 'sysfs to read (env NETPLUMB_SYSFS_ROOT; default /sys)')
+    .option('--sysfs-root <dir>', 'sysfs to read, e.g. /host/sys (env NETPLUMB_SYSFS_ROOT; default /sys)')
     .option(
       '--links-file <file>',
-      'saved `ip -json -details link show` output instead of running ip (env NETPLUMB_LINKS_FILE)',
+      'VF state from a saved `ip -json -details link show` dump instead of running ip',
+    )
+    .option(
+      '--simulated-node <dir>',
+      'inspect a simulated node from hack/mknode (its sys/ and links.json; env NETPLUMB_SIMULATED_NODE)',
     )
     .action(async (flags: InspectFlags, cmd: Command) => {
+      const simulatedDir = flags.simulatedNode ?? (deps.env[SIMULATED_NODE_ENV] || undefined);
+      if (simulatedDir !== undefined && (flags.sysfsRoot !== undefined || flags.linksFile !== undefined))
+        cmd.error('error: --simulated-node excludes --sysfs-root and --links-file: give one', {
+          exitCode: 2,
+        });
+      const sim = simulatedDir === undefined ? null : simulatedNodePaths(simulatedDir);
       const model = await discoverNode({
-        sysfsRoot: resolveSysfsRoot(flags.sysfsRoot, deps.env),
-        vfState: resolveVfStateSource(flags.linksFile, deps.env),
+        sysfsRoot: sim?.sysfsRoot ?? resolveSysfsRoot(flags.sysfsRoot, deps.env),
+        vfState: resolveVfStateSource(sim?.linksFile ?? flags.linksFile),
         all: flags.all === true,
       });
       for (const w of model.warnings) deps.stderr.write(`warning: ${w}\n`);

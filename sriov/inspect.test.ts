@@ -99,12 +99,14 @@ describe('netplumb inspect --json', CLI, () => {
     expect(JSON.parse(r.stdout)).toEqual(inspectDocument(model));
   });
 
-  it('takes the sysfs root and links file from the environment', async () => {
-    const r = await netplumb(['inspect', '--json'], {
-      NETPLUMB_SYSFS_ROOT: path.join(X710, 'sys'),
-      NETPLUMB_LINKS_FILE: path.join(X710, 'links.json'),
-    });
-    expect((JSON.parse(r.stdout) as { pfs: unknown[] }).pfs).toHaveLength(4);
+  it('takes a simulated node from --simulated-node or NETPLUMB_SIMULATED_NODE', async () => {
+    for (const [args, env] of [
+      [['--simulated-node', X710], {}],
+      [[], { NETPLUMB_SIMULATED_NODE: X710 }],
+    ] as const) {
+      const r = await netplumb(['inspect', '--json', ...args], env);
+      expect((JSON.parse(r.stdout) as { pfs: unknown[] }).pfs).toHaveLength(4);
+    }
   });
 
   it('--pf narrows to one PF (by name or PCI address) and the NICs on it', async () => {

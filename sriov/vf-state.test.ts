@@ -180,9 +180,9 @@ describe('VfStateSource adapters', () => {
     expect(table.links.get('x')?.vfs.get(0)?.vlan).toBe(9);
   });
 
-  it('the links file comes from --links-file, then NETPLUMB_LINKS_FILE, else iproute2 runs', () => {
-    expect(resolveVfStateSource('/a.json', { NETPLUMB_LINKS_FILE: '/b.json' }).origin).toBe('/a.json');
-    expect(resolveVfStateSource(undefined, { NETPLUMB_LINKS_FILE: '/b.json' }).origin).toBe('/b.json');
-    expect(resolveVfStateSource(undefined, {}).origin).toBe('ip -json -details link show');
+  it('reads a given links file, else runs iproute2 (no environment switch)', () => {
+    expect(resolveVfStateSource('/a.json').origin).toBe('/a.json');
+    expect(resolveVfStateSource(undefined).origin).toBe('ip -json -details link show');
+    expect(resolveVfStateSource('').origin).toBe('ip -json -details link show');
   });
 });

@@ -212,9 +212,12 @@ export function fileVfState(file: string): VfStateSource {
       try {
         text = await readFile(file, 'utf8');
       } catch (cause) {
-        throw new VfStateError(`links file ${file} is unreadable; check --links-file / NETPLUMB_LINKS_FILE`, {
-          cause,
-        });
+        throw new VfStateError(
+          `links file ${file} is unreadable; check --links-file or the --simulated-node folder`,
+          {
+            cause,
+          },
+        );
       }
       try {
         return JSON.parse(text) as unknown;
@@ -225,13 +228,9 @@ export function fileVfState(file: string): VfStateSource {
   };
 }
 
-/** `--links-file` wins, then NETPLUMB_LINKS_FILE; otherwise run iproute2. */
-export function resolveVfStateSource(
-  linksFile?: string,
-  env: NodeJS.ProcessEnv = process.env,
-): VfStateSource {
-  const file = linksFile ?? env.NETPLUMB_LINKS_FILE;
-  return file !== undefined && file !== '' ? fileVfState(file) : iproute2VfState();
+/** A saved dump when one is given (a simulated node's links.json, or `inspect --links-file`), else iproute2. */
+export function resolveVfStateSource(linksFile: string | undefined): VfStateSource {
+  return linksFile !== undefined && linksFile !== '' ? fileVfState(linksFile) : iproute2VfState();
 }
 
 /** Reads and parses; a failing source becomes a warning and an empty table. */

@@ -62,10 +62,8 @@ async function fixture() {
   const args = [
     '--config',
     config,
-    '--sysfs-root',
-    node.sysfsRoot,
-    '--links-file',
-    node.linksFile,
+    '--simulated-node',
+    node.dir,
     '--kubelet-root',
     kubeletRoot,
     '--devinfo-dir',

@@ -235,7 +235,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       maxQueued: 16,
       readyWaitMs: 5000,
       sysfsRoot: node.sysfsRoot,
-      sriovPfRecorderDir: path.join(dir, 'pf-calls'),
+      sriovPf: createVfSettingsRecorder({ dir: path.join(dir, 'pf-calls'), linksFile: node.linksFile }),
       sriovStateDir: path.join(dir, 'sriov-state'),
       logger: pino({ level: 'warn' }, pino.destination(2)),
     });
@@ -298,7 +298,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     if (o.keep) {
       kept = true;
       say(`\n--keep: left up (the processes stop with this one). Try:\n  ip netns exec ${netns} ip -d addr`);
-      say(`  netplumb inspect --sysfs-root ${node.sysfsRoot} --links-file ${node.linksFile}`);
+      say(`  netplumb inspect --simulated-node ${node.dir}`);
       say(
         `Clean up with: ip netns del ${netns}; ${[uplink, ...vfNetdevs].map((n) => `ip link del ${n}`).join('; ')}; rm -rf ${dir}`,
       );

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { JsonObject } from '../../lib/json.js';
+import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
+import type { OpenSimulatedNode } from '../../sriov/simulated-node-port.js';
 import { startCniDaemon, readDaemonConfig } from './daemon.js';
 import { install, uninstall } from './install.js';
 import type { InstallItem } from './install.js';
@@ -18,6 +20,8 @@ export interface DaemonCommandDeps {
   readonly stdout: Pick<NodeJS.WritableStream, 'write'>;
   readonly stderr: Pick<NodeJS.WritableStream, 'write'>;
   readonly on: (signal: 'SIGTERM' | 'SIGINT', fn: () => void) => unknown;
+  /** Wired by the composition root: opens `--simulated-node DIR`. */
+  readonly openSimulatedNode?: OpenSimulatedNode;
 }
 
 function positiveInt(v: string): number {
@@ -45,10 +49,25 @@ interface DaemonFlags {
   maxConcurrent: number;
   maxQueued: number;
   readyWaitMs: number;
-  sysfsRoot: string;
-  sriovPfRecorder?: string;
+  sysfsRoot?: string;
+  simulatedNode?: string;
   uninstallOnDelete?: string;
   logLevel: string;
+}
+
+async function sriovNode(
+  f: DaemonFlags,
+  deps: DaemonCommandDeps,
+): Promise<{ sysfsRoot: string; sriovPf?: PfVfSettings }> {
+  if (f.simulatedNode === undefined) return { sysfsRoot: f.sysfsRoot ?? '/sys' };
+  if (f.sysfsRoot !== undefined) {
+    throw new InvalidArgumentError('--sysfs-root and --simulated-node exclude each other: give one');
+  }
+  if (deps.openSimulatedNode === undefined) {
+    throw new InvalidArgumentError('--simulated-node: this build of netplumb has no simulator');
+  }
+  const sim = await deps.openSimulatedNode(f.simulatedNode);
+  return { sysfsRoot: sim.sysfsRoot, sriovPf: sim.vfSettings };
 }
 
 export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
@@ -86,8 +105,11 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
       256,
     )
     .option('--ready-wait-ms <ms>', 'how long ADD waits for readiness before error 11', positiveInt, 55_000)
-    .option('--sysfs-root <dir>', 'sysfs for the in-process sriov plugin', '/sys')
-    .option('--sriov-pf-recorder <dir>', 'simulated nodes: record PF VF settings here instead of running ip')
+    .option('--sysfs-root <dir>', 'sysfs for the in-process sriov plugin, e.g. /host/sys (default /sys)')
+    .option(
+      '--simulated-node <dir>',
+      'run the in-process sriov plugin on a simulated node from hack/mknode (its sysfs tree, PF settings recorded)',
+    )
     .option(
       '--uninstall-on-delete <daemonset>',
       'on SIGTERM, if this DaemonSet (in env POD_NAMESPACE) is being deleted, remove the config and the installed executables',
@@ -112,8 +134,7 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
         maxConcurrent: f.maxConcurrent,
         maxQueued: f.maxQueued,
         readyWaitMs: f.readyWaitMs,
-        sysfsRoot: f.sysfsRoot,
-        sriovPfRecorderDir: f.sriovPfRecorder,
+        ...(await sriovNode(f, deps)),
         logger,
       });
       await new Promise<void>((resolve) => {

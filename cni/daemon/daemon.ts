@@ -1,6 +1,7 @@
 // Composition of the CNI daemon: the meta-plugin (cni/meta) with informer-backed Kubernetes
 // access and the SR-IOV plugin in-process, behind the socket server, plus the config writer.
 // `netplumb cni-daemon` (command.ts) and the demo/benchmarks start it through startCniDaemon.
+import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createExecRunner, createInProcessRunner } from '../exec.js';
@@ -43,8 +44,8 @@ export interface CniDaemonOptions {
   readonly maxQueued: number;
   readonly readyWaitMs: number;
   readonly sysfsRoot: string;
-  /** Simulated nodes: record PF VF settings here instead of running `ip link set <pf> vf`. */
-  readonly sriovPfRecorderDir?: string | undefined;
+  /** PF-side VF settings of the in-process sriov plugin; default iproute2 (a simulated node's recorder with --simulated-node). */
+  readonly sriovPf?: PfVfSettings | undefined;
   /** State dir of the in-process sriov plugin (default /var/lib/cni/sriov). */
   readonly sriovStateDir?: string | undefined;
   readonly logger: Logger;
@@ -126,7 +127,7 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
     createSriovDeps({
       sysfsRoot: o.sysfsRoot,
       ...(o.sriovStateDir === undefined ? {} : { stateDir: o.sriovStateDir }),
-      ...(o.sriovPfRecorderDir === undefined ? {} : { pfRecorderDir: o.sriovPfRecorderDir }),
+      ...(o.sriovPf === undefined ? {} : { pf: o.sriovPf }),
     }),
   );
   const handle: CniPluginFn = createMetaPlugin({

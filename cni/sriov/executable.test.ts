@@ -28,9 +28,8 @@ function runExe(
       env: {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         ...cniEnv(command, opts),
-        NETPLUMB_SYSFS_ROOT: bench.node.sysfsRoot,
+        NETPLUMB_SIMULATED_NODE: bench.node.dir,
         NETPLUMB_SRIOV_STATE_DIR: bench.stateDir,
-        NETPLUMB_PF_RECORDER_DIR: bench.recorderDir,
       },
     });
     let stdout = '';

@@ -1,7 +1,6 @@
 // Builds the plugin's production ports from explicit settings, so the executable and the daemon
 // (running the plugin in-process) wire it the same way. Reads nothing from the environment itself.
-import { createWriteStream, existsSync } from 'node:fs';
-import path from 'node:path';
+import { createWriteStream } from 'node:fs';
 import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import { createExecRunner } from '../exec.js';
@@ -9,7 +8,7 @@ import type { PluginRunner } from '../exec.js';
 import { createIproute2LinkOps } from '../../sriov/link/iproute2.js';
 import { netnsAlive } from '../../sriov/link/netns.js';
 import { createIproute2VfSettings } from '../../sriov/link/vf-settings-iproute2.js';
-import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
+import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import type { SriovDeps, SriovLogOptions } from './deps.js';
 import { createIpam } from './ipam.js';
 import { createSysfsLocateVf } from './locate.js';
@@ -21,10 +20,10 @@ export interface SriovWiring {
   /** Default /var/lib/cni/sriov. */
   readonly stateDir?: string;
   /**
-   * Simulated nodes only: record PF VF-settings calls in this directory instead of running
-   * `ip link set <pf> vf …` (the PF of a simulated node does not exist in the kernel).
+   * PF-side VF settings; default iproute2 (`ip link set <pf> vf …`). A composition root passes a
+   * simulated node's recorder here (`--simulated-node`).
    */
-  readonly pfRecorderDir?: string;
+  readonly pf?: PfVfSettings;
   /** Runs IPAM plugins; default: exec from CNI_PATH. */
   readonly ipamRunner?: PluginRunner;
   /** Where logs go when the config names no logFile; default stderr. Never stdout. */
@@ -38,12 +37,6 @@ const LEVELS: Readonly<Record<string, string>> = {
   info: 'info',
   debug: 'debug',
 };
-
-/** A simulated node keeps `links.json` next to its `sys/`: the recorder mirrors VF settings there. */
-export function simulatedLinksFile(sysfsRoot: string): { linksFile?: string } {
-  const file = path.join(path.dirname(sysfsRoot), 'links.json');
-  return existsSync(file) ? { linksFile: file } : {};
-}
 
 export function createSriovDeps(w: SriovWiring): SriovDeps {
   const loggers = new Map<string, Logger>();
@@ -63,10 +56,7 @@ export function createSriovDeps(w: SriovWiring): SriovDeps {
   };
   return {
     links: createIproute2LinkOps(),
-    pf:
-      w.pfRecorderDir === undefined
-        ? createIproute2VfSettings()
-        : createVfSettingsRecorder({ dir: w.pfRecorderDir, ...simulatedLinksFile(w.sysfsRoot) }),
+    pf: w.pf ?? createIproute2VfSettings(),
     state: createStateStore(w.stateDir ?? DEFAULT_STATE_DIR),
     locateVf: createSysfsLocateVf(w.sysfsRoot),
     ipam: createIpam(w.ipamRunner ?? createExecRunner({ binDirs: [] })),

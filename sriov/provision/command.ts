@@ -2,15 +2,15 @@
 // machines; a progress bar on stderr for long runs when stderr is a terminal.
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
+import { NetplumbError } from '../../lib/errors.js';
 import { createStateStore, DEFAULT_STATE_DIR } from '../records/state.js';
-import { simulatedLinksFile } from '../../cni/sriov/wiring.js';
 import { netnsAlive } from '../link/netns.js';
 import { createIproute2VfSettings } from '../link/vf-settings-iproute2.js';
-import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
-import { DEFAULT_SYSFS_ROOT, resolveSysfsRoot } from '../sysfs.js';
+import type { OpenSimulatedNode, SimulatedNodePorts } from '../simulated-node-port.js';
+import { resolveSysfsRoot } from '../sysfs.js';
 import type { Change, ProvisionDeps } from './operations.js';
 import { bindVfs, describeChange, setVfCount } from './operations.js';
-import { createKernelPciControl, createSimulatedPciControl } from './pci-control.js';
+import { createKernelPciControl } from './pci-control.js';
 import { ProvisionError } from './pf-tree.js';
 import { applyPolicy, loadPolicy } from './policy.js';
 
@@ -18,6 +18,8 @@ export interface VfCommandDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly stdout: Pick<NodeJS.WritableStream, 'write'>;
   readonly stderr: Pick<NodeJS.WritableStream, 'write'> & { readonly isTTY?: boolean };
+  /** Wired by the composition root: opens `--simulated-node DIR`. */
+  readonly openSimulatedNode?: OpenSimulatedNode;
 }
 
 interface CommonFlags {
@@ -25,7 +27,7 @@ interface CommonFlags {
   readonly force?: boolean;
   readonly sysfsRoot?: string;
   readonly stateDir?: string;
-  readonly pfRecorderDir?: string;
+  readonly simulatedNode?: string;
 }
 
 function withCommon(cmd: Command): Command {
@@ -34,16 +36,25 @@ function withCommon(cmd: Command): Command {
     .option('--force', 'also change VFs that pods are using')
     .option(
       '--sysfs-root <dir>',
-      'sysfs to change (env NETPLUMB_SYSFS_ROOT; anything but /sys is a simulated node)',
+      'the real sysfs to change, e.g. /host/sys in a container (env NETPLUMB_SYSFS_ROOT; default /sys)',
     )
     .option(
       '--state-dir <dir>',
       'SR-IOV CNI state, to find VFs in use (env NETPLUMB_SRIOV_STATE_DIR; default /var/lib/cni/sriov)',
     )
     .option(
-      '--pf-recorder-dir <dir>',
-      'simulated node: record PF VF settings here instead of running ip (env NETPLUMB_PF_RECORDER_DIR)',
+      '--simulated-node <dir>',
+      'change a simulated node written by hack/mknode instead of the kernel (env NETPLUMB_SIMULATED_NODE)',
     );
+}
+
+/** The `<n>` argument as the user typed it: "abc", "1.5" or "-1" are refused with their own text. */
+export function parseVfCount(raw: string): number {
+  const text = raw.trim();
+  if (!/^\d+$/.test(text)) {
+    throw new ProvisionError('BAD_COUNT', `VF count "${raw}" must be a whole number ≥ 0`);
+  }
+  return Number(text);
 }
 
 export function vfCommand(deps: VfCommandDeps): Command {
@@ -51,21 +62,27 @@ export function vfCommand(deps: VfCommandDeps): Command {
   const nonEmpty = (v: string | undefined): string | undefined =>
     v === undefined || v === '' ? undefined : v;
 
-  function build(flags: CommonFlags): { pdeps: ProvisionDeps; finish: () => void } {
-    const sysfsRoot = resolveSysfsRoot(flags.sysfsRoot, env);
-    const recorder = flags.pfRecorderDir ?? nonEmpty(env.NETPLUMB_PF_RECORDER_DIR);
+  async function simulation(flags: CommonFlags): Promise<SimulatedNodePorts | null> {
+    const dir = flags.simulatedNode ?? nonEmpty(env.NETPLUMB_SIMULATED_NODE);
+    if (dir === undefined) return null;
+    if (flags.sysfsRoot !== undefined) {
+      throw new ProvisionError('USAGE', '--sysfs-root and --simulated-node exclude each other: give one');
+    }
+    if (deps.openSimulatedNode === undefined) {
+      throw new ProvisionError('USAGE', '--simulated-node: this build of netplumb has no simulator');
+    }
+    return deps.openSimulatedNode(dir);
+  }
+
+  async function build(flags: CommonFlags): Promise<{ pdeps: ProvisionDeps; finish: () => void }> {
+    const sim = await simulation(flags);
+    const sysfsRoot = sim?.sysfsRoot ?? resolveSysfsRoot(flags.sysfsRoot, env);
     const showBar = flags.json !== true && deps.stderr.isTTY === true;
     let bar: cliProgress.SingleBar | null = null;
     const pdeps: ProvisionDeps = {
       sysfsRoot,
-      control:
-        sysfsRoot === DEFAULT_SYSFS_ROOT
-          ? createKernelPciControl(sysfsRoot)
-          : createSimulatedPciControl(sysfsRoot),
-      settings:
-        recorder === undefined
-          ? createIproute2VfSettings()
-          : createVfSettingsRecorder({ dir: recorder, ...simulatedLinksFile(sysfsRoot) }),
+      control: sim?.pciControl ?? createKernelPciControl(sysfsRoot),
+      settings: sim?.vfSettings ?? createIproute2VfSettings(),
       cniState: createStateStore(
         flags.stateDir ?? nonEmpty(env.NETPLUMB_SRIOV_STATE_DIR) ?? DEFAULT_STATE_DIR,
       ),
@@ -98,14 +115,16 @@ export function vfCommand(deps: VfCommandDeps): Command {
     cmd: Command,
     work: (d: ProvisionDeps) => Promise<Change[]>,
   ): Promise<void> {
-    const { pdeps, finish } = build(flags);
     let changes: Change[];
+    let finish = (): void => undefined;
     try {
-      changes = await work(pdeps);
+      const built = await build(flags);
+      finish = built.finish;
+      changes = await work(built.pdeps);
     } catch (error) {
       finish();
-      if (error instanceof ProvisionError)
-        cmd.error(`error: ${error.message}`, { exitCode: 1, code: error.code });
+      if (error instanceof NetplumbError)
+        cmd.error(`error: ${error.message}`, { exitCode: error.exitCode, code: error.code });
       throw error;
     }
     finish();
@@ -128,8 +147,7 @@ export function vfCommand(deps: VfCommandDeps): Command {
       .argument('<pf>', 'PF netdev name or PCI address')
       .argument('<n>', 'number of VFs')
       .action(async (pf: string, n: string, flags: CommonFlags, cmd: Command) => {
-        const count = Number(n);
-        await run(flags, cmd, (d) => setVfCount(d, pf, count, flags.force === true));
+        await run(flags, cmd, (d) => setVfCount(d, pf, parseVfCount(n), flags.force === true));
       }),
   );
 

@@ -2,14 +2,19 @@
 // /sys or a simulated node): count files, virtfnN links, drivers, netdevs.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { ExitCode, NetplumbError } from '../../lib/errors.js';
 import { BDF_PATTERN } from '../pci.js';
 
-export class ProvisionError extends Error {
+/** Codes that mean the user's input is wrong (exit 2); the others are run-time failures (exit 1). */
+const USAGE_CODES: ReadonlySet<string> = new Set(['USAGE', 'BAD_COUNT', 'BAD_POLICY']);
+
+export class ProvisionError extends NetplumbError {
   override readonly name = 'ProvisionError';
-  readonly code: string;
   constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
+    super(code, message, {
+      cause: options?.cause,
+      exitCode: USAGE_CODES.has(code) ? ExitCode.USAGE : ExitCode.FAILURE,
+    });
   }
 }
 

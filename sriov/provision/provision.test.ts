@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ import { vfCommand } from './command.js';
 import type { ProvisionDeps } from './operations.js';
 import { bindVfs, setVfCount } from './operations.js';
 import type { PciControl } from './pci-control.js';
-import { createSimulatedPciControl } from './pci-control.js';
+import { createSimulatedPciControl } from '../../sim/pci-control.js';
+import { openSimulatedNode } from '../../sim/simulation.js';
 import { readPf } from './pf-tree.js';
 import { applyPolicy, parsePolicy } from './policy.js';
 
@@ -231,6 +232,7 @@ describe('netplumb vf (command)', () => {
     let err = '';
     const cmd = vfCommand({
       env: {},
+      openSimulatedNode,
       stdout: { write: (s: string) => ((out += s), true) },
       stderr: { write: (s: string) => ((err += s), true) },
     });
@@ -243,14 +245,38 @@ describe('netplumb vf (command)', () => {
       return { out, err, code: (error as { exitCode?: number }).exitCode ?? 1 };
     }
   }
-  const common = (): string[] => [
-    '--sysfs-root',
-    node.sysfsRoot,
-    '--state-dir',
-    path.join(dir, 'cni-state'),
-    '--pf-recorder-dir',
-    path.join(dir, 'pf-calls'),
-  ];
+  const common = (): string[] => ['--simulated-node', node.dir, '--state-dir', path.join(dir, 'cni-state')];
+
+  it('refuses a VF count that is not a whole number, quoting what the user typed', async () => {
+    for (const bad of ['abc', '1.5', '-1', '']) {
+      const res = await cli(['set-count', 'ens1f0', bad, ...common()]);
+      expect(res.code).toBe(2);
+      expect(res.err).toContain(`VF count "${bad}" must be a whole number`);
+    }
+  });
+
+  it('--sysfs-root is only a path: a simulated tree given that way is changed like the kernel would be told, not simulated', async () => {
+    const pfDir = path.join(node.sysfsRoot, 'bus/pci/devices', PF);
+    const before = (await readdir(pfDir)).filter((e) => e.startsWith('virtfn')).length;
+    await cli([
+      'set-count',
+      'ens1f0',
+      '2',
+      '--sysfs-root',
+      node.sysfsRoot,
+      '--state-dir',
+      path.join(dir, 'cni-state'),
+    ]);
+    // The kernel adapter only writes sriov_numvfs; no simulator removed VF entries.
+    expect((await readdir(pfDir)).filter((e) => e.startsWith('virtfn'))).toHaveLength(before);
+    expect((await readFile(path.join(pfDir, 'sriov_numvfs'), 'utf8')).trim()).toBe('2');
+  });
+
+  it('--simulated-node and --sysfs-root exclude each other', async () => {
+    const res = await cli(['set-count', 'ens1f0', '2', ...common(), '--sysfs-root', node.sysfsRoot]);
+    expect(res.code).toBe(2);
+    expect(res.err).toMatch(/--sysfs-root and --simulated-node exclude each other/);
+  });
 
   it('apply prints what changed, then "nothing to change"; --json for machines', async () => {
     const file = path.join(dir, 'policy.yaml');

@@ -72,13 +72,14 @@ export async function createBench(prefix = 'np-sc'): Promise<Bench> {
     })
     .write(path.join(dir, 'node'));
   const stateDir = path.join(dir, 'state');
-  const recorderDir = path.join(dir, 'pf-calls');
+  // Where a simulated node keeps its recorded PF calls (NETPLUMB_SIMULATED_NODE=<node.dir> uses the same).
+  const recorderDir = path.join(node.dir, 'pf-calls');
   const namespaces: TestNetns[] = [];
   const deps: SriovDeps = {
     ...createSriovDeps({
       sysfsRoot: node.sysfsRoot,
       stateDir,
-      pfRecorderDir: recorderDir,
+      pf: createVfSettingsRecorder({ dir: recorderDir, linksFile: node.linksFile }),
       logDestination: pino.destination({ dest: path.join(dir, 'plugin.log'), sync: true }),
     }),
     macRetryDelayMs: 1,
