@@ -115,7 +115,7 @@ describe('parseConfig', () => {
     expect(
       problemsOf({ resourceList: [{ resourceName: 'a', selectors: [{ pfNames: ['ens1#0-x'] }] }] }),
     ).toEqual([
-      'resourceList[0].selectors[0].pfNames[0]: "ens1#0-x": bad VF range "0-x"; use N or N-M (e.g. ens1#0-3,5)',
+      'resourceList[0].selectors[0].pfNames[0]: "ens1#0-x": "0-x" is not a VF index or range; write e.g. "4" or "0-3"',
     ]);
   });
 

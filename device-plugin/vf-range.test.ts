@@ -48,3 +48,12 @@ describe('parseVfRef', () => {
     );
   });
 });
+
+describe('one range syntax', () => {
+  it('a pfNames entry takes the ranges a `netplumb vf` policy takes, spaces included', () => {
+    expect(parseVfRef('ens1#0 - 3')).toEqual({
+      ok: true,
+      ref: { name: 'ens1', ranges: [{ from: 0, to: 3 }] },
+    });
+  });
+});

@@ -12,7 +12,7 @@ import type { VfSettings } from '../model.js';
 import type { Change, ProvisionDeps } from './operations.js';
 import { applySettings, bindVfs, setVfCount, vfsInUse } from './operations.js';
 import { ProvisionError, readPf, resolvePf } from './pf-tree.js';
-import { parseVfRange, VfRangeError } from './vf-range.js';
+import { parseVfRange, VfRangeError } from '../vf-range.js';
 
 const onOff = z.union([z.boolean(), z.enum(['on', 'off']).transform((v) => v === 'on')]);
 

@@ -1,6 +1,25 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatVfRange, parseVfRange } from './vf-range.js';
+import { formatVfRange, parseIndexRanges, parseVfRange } from './vf-range.js';
+
+describe('parseIndexRanges (the one range syntax: policies, the CLI and config.json pfNames)', () => {
+  it('accepts spaces around numbers, dashes and commas', () => {
+    expect(parseIndexRanges(' 0 - 3 ,5')).toEqual({
+      ok: true,
+      ranges: [
+        { from: 0, to: 3 },
+        { from: 5, to: 5 },
+      ],
+    });
+  });
+  it('says which part is wrong and how to write it', () => {
+    expect(parseIndexRanges('2-1')).toEqual({ ok: false, error: '"2-1" runs backwards; write "1-2"' });
+    expect(parseIndexRanges('0-x')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('"0-x" is not') as unknown,
+    });
+  });
+});
 
 describe('parseVfRange', () => {
   it('reads single indices, ranges and lists', () => {
