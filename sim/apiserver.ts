@@ -1,7 +1,10 @@
 // A fake Kubernetes API server over real HTTP, speaking REST the way @kubernetes/client-node uses
 // it: GET pods, PUT pods/status (resourceVersion checked → 409), GET network-attachment-definitions.
 // Failures are injectable (5xx, 409) and stop() makes it unreachable (connection refused).
+// Also lists and watches pods and NADs (as the daemon's informers use them; a status write is a
+// MODIFIED event), and serves HTTPS when given a key and certificate (as a real API server).
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -66,7 +69,41 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   return text === '' ? undefined : (JSON.parse(text) as unknown);
 }
 
-export async function startFakeApiServer(): Promise<FakeApiServer> {
+export interface FakeApiServerOptions {
+  /** Serve HTTPS with this PEM key and certificate; the kubeconfig then trusts `cert` as its CA. */
+  readonly tls?: { readonly key: string; readonly cert: string };
+}
+
+type Watchers = Record<'pods' | 'nads', Set<ServerResponse>>;
+
+function listOrWatch(
+  kind: 'pods' | 'nads',
+  store: Map<string, Obj>,
+  watchers: Watchers,
+  url: URL,
+  res: ServerResponse,
+  rv: number,
+): void {
+  if (url.searchParams.get('watch') === 'true') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    watchers[kind].add(res);
+    res.on('close', () => watchers[kind].delete(res));
+    return;
+  }
+  const items = [...store.values()];
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(
+    JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items }),
+  );
+}
+
+function emit(watchers: Watchers, kind: 'pods' | 'nads', type: string, object: Obj): void {
+  for (const w of watchers[kind]) w.write(`${JSON.stringify({ type, object })}\n`);
+}
+
+export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+  const watchers: Watchers = { pods: new Set(), nads: new Set() };
   const pods = new Map<string, Obj>();
   const nads = new Map<string, Obj>();
   const requests: RecordedRequest[] = [];
@@ -83,7 +120,8 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const method = req.method ?? 'GET';
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const path = url.pathname;
     const body =
       method === 'PUT' || method === 'POST' || method === 'PATCH' ? await readBody(req) : undefined;
     requests.push({ method, path, ...(body !== undefined && { body }) });
@@ -91,6 +129,14 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     if (failure !== undefined) {
       failure.remaining--;
       send(res, failure.status, statusBody(failure.status, 'InternalError', 'injected failure'));
+      return;
+    }
+    if (method === 'GET' && path === '/api/v1/pods') {
+      listOrWatch('pods', pods, watchers, url, res, rv);
+      return;
+    }
+    if (method === 'GET' && path === '/apis/k8s.cni.cncf.io/v1/network-attachment-definitions') {
+      listOrWatch('nads', nads, watchers, url, res, rv);
       return;
     }
     let m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(path);
@@ -134,6 +180,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
           status: incoming['status'] ?? pod['status'],
         };
         pods.set(key(ns, name), next);
+        emit(watchers, 'pods', 'MODIFIED', next);
         send(res, 200, next);
         return;
       }
@@ -168,13 +215,18 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     send(res, 404, statusBody(404, 'NotFound', `the fake has no route for ${method} ${path}`));
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       send(res, 500, statusBody(500, 'InternalError', String(err)));
     });
-  });
+  };
+  const server =
+    opts.tls === undefined
+      ? createServer(onRequest)
+      : createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const scheme = opts.tls === undefined ? 'http' : 'https';
+  const url = `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
     url,
@@ -197,6 +249,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
         },
         status: { phase: 'Pending' },
       });
+      emit(watchers, 'pods', 'ADDED', pods.get(key(p.namespace, p.name)) as Obj);
     },
     pod: (ns, name) => pods.get(key(ns, name)),
     removePod(ns, name) {
@@ -209,6 +262,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
         metadata: { namespace: ns, name, uid: `nad-${name}`, resourceVersion: String(++rv), annotations },
         spec: config === '' ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
       });
+      emit(watchers, 'nads', 'ADDED', nads.get(key(ns, name)) as Obj);
     },
     failNext(count, status, match = /.*/) {
       failures.push({ status, match, remaining: count });
@@ -221,7 +275,18 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
         apiVersion: 'v1',
         kind: 'Config',
         // client-node 1.x refuses plain http unless skipTLSVerify is set.
-        clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        clusters: [
+          {
+            name: 'fake',
+            cluster:
+              opts.tls === undefined
+                ? { server: url, 'insecure-skip-tls-verify': true }
+                : {
+                    server: url,
+                    'certificate-authority-data': Buffer.from(opts.tls.cert).toString('base64'),
+                  },
+          },
+        ],
         users: [{ name: 'cni', user: { token: 'fake-token' } }],
         contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'cni' } }],
         'current-context': 'fake',
@@ -231,6 +296,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     },
     stop() {
       return new Promise<void>((resolve) => {
+        for (const w of [...watchers.pods, ...watchers.nads]) w.destroy();
         server.closeAllConnections();
         server.close(() => {
           resolve();

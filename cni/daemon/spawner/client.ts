@@ -1,0 +1,186 @@
+// The daemon's adapter of the ProcessSpawner port (cni/exec.ts) over netplumb-spawner, a small
+// long-lived C process that posix_spawns each delegate (netplumb-spawner.c). The daemon never
+// forks itself per delegate: the helper is started once (restarted on the next call if it dies),
+// each call is one framed request on its stdin, and stdout/stderr/exit come back as frames.
+import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { ProcessResult, ProcessSpawner } from '../../exec.js';
+
+const T_STDOUT = 1;
+const T_STDERR = 2;
+const T_DONE = 3;
+const T_SPAWN_ERROR = 4;
+/** The Node-side guard beyond the helper's own deadline (the helper kills and reports first). */
+const GUARD_MS = 5_000;
+/** Largest request the helper accepts (netplumb-spawner.c MAX_REQUEST). */
+const MAX_REQUEST = 64 << 20;
+
+export class SpawnerError extends Error {
+  override readonly name = 'SpawnerError';
+  /** errno name (ENOENT, EACCES, ...) for spawn failures; SPAWNER_GONE when the helper died. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+interface Pending {
+  readonly out: Buffer[];
+  readonly err: Buffer[];
+  readonly resolve: (r: ProcessResult) => void;
+  readonly reject: (e: Error) => void;
+  readonly guard: NodeJS.Timeout;
+}
+
+type Helper = ChildProcessByStdio<Writable, Readable, null>;
+
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(constants.errno).map(([name, n]) => [n, name]),
+);
+
+/** Encodes one request frame (see netplumb-spawner.c). */
+export function encodeRequest(
+  id: number,
+  file: string,
+  env: Readonly<Record<string, string>>,
+  stdin: string,
+  timeoutMs: number,
+): Buffer {
+  const fileB = Buffer.from(file);
+  const envB = Buffer.from(
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${v}\0`)
+      .join(''),
+  );
+  const inB = Buffer.from(stdin);
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(20 + fileB.length + envB.length + inB.length, 0);
+  head.writeUInt32LE(id, 4);
+  head.writeUInt32LE(Math.max(1, Math.min(0xffffffff, Math.ceil(timeoutMs))), 8);
+  head.writeUInt32LE(fileB.length, 12);
+  head.writeUInt32LE(envB.length, 16);
+  head.writeUInt32LE(inB.length, 20);
+  return Buffer.concat([head, fileB, envB, inB]);
+}
+
+export interface SpawnerOptions {
+  /** Path of the built netplumb-spawner executable. */
+  readonly helper: string;
+}
+
+export interface HelperSpawner extends ProcessSpawner {
+  /** pid of the running helper (undefined before the first call or after it died). */
+  helperPid(): number | undefined;
+  /** Closes the helper's stdin: it lets running children finish, then exits. */
+  close(): Promise<void>;
+}
+
+export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
+  const pending = new Map<number, Pending>();
+  let helper: Helper | undefined;
+  let nextId = 1;
+  let buf: Buffer = Buffer.alloc(0);
+
+  function failAll(err: Error): void {
+    for (const [id, p] of pending) {
+      clearTimeout(p.guard);
+      pending.delete(id);
+      p.reject(err);
+    }
+  }
+
+  function onFrame(frame: Buffer): void {
+    const id = frame.readUInt32LE(0);
+    const type = frame.readUInt8(4);
+    const p = pending.get(id);
+    if (p === undefined) return;
+    if (type === T_STDOUT) p.out.push(frame.subarray(5));
+    else if (type === T_STDERR) p.err.push(frame.subarray(5));
+    else if (type === T_SPAWN_ERROR || type === T_DONE) {
+      pending.delete(id);
+      clearTimeout(p.guard);
+      if (type === T_SPAWN_ERROR) {
+        const errno = frame.readInt32LE(5);
+        const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+        p.reject(new SpawnerError(code, `spawn failed: ${code}`));
+        return;
+      }
+      const signaled = frame.readUInt8(5) === 1;
+      const value = frame.readInt32LE(6);
+      p.resolve({
+        exitCode: signaled ? null : value,
+        signal: signaled ? value : null,
+        timedOut: frame.readUInt8(10) === 1,
+        stdout: Buffer.concat(p.out).toString('utf8'),
+        stderr: Buffer.concat(p.err).toString('utf8'),
+      });
+    }
+  }
+
+  function onData(chunk: Buffer): void {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const len = buf.readUInt32LE(off);
+      if (buf.length - off - 4 < len) break;
+      onFrame(buf.subarray(off + 4, off + 4 + len));
+      off += 4 + len;
+    }
+    buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+  }
+
+  function start(): Helper {
+    const h = spawn(opts.helper, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    buf = Buffer.alloc(0);
+    h.stdout.on('data', onData);
+    const gone = (why: string): void => {
+      if (helper !== h) return;
+      helper = undefined;
+      failAll(new SpawnerError('SPAWNER_GONE', `netplumb-spawner ${opts.helper} ${why}`));
+    };
+    h.on('error', (err) => {
+      gone(`cannot run: ${err.message}`);
+    });
+    h.on('exit', (code, signal) => {
+      gone(`exited (${signal ?? String(code)})`);
+    });
+    h.stdin.on('error', () => undefined);
+    return h;
+  }
+
+  return {
+    run(file, env, stdin, timeoutMs) {
+      helper ??= start();
+      const h = helper;
+      const id = nextId;
+      nextId = nextId >= 0xfffffffe ? 1 : nextId + 1;
+      const frame = encodeRequest(id, file, env, stdin, timeoutMs);
+      if (frame.length - 4 > MAX_REQUEST) {
+        return Promise.reject(new SpawnerError('E2BIG', `request of ${frame.length} bytes is too large`));
+      }
+      return new Promise<ProcessResult>((resolve, reject) => {
+        const guard = setTimeout(() => {
+          pending.delete(id);
+          reject(new SpawnerError('SPAWNER_GONE', `netplumb-spawner did not answer within ${timeoutMs} ms`));
+        }, timeoutMs + GUARD_MS);
+        guard.unref();
+        pending.set(id, { out: [], err: [], resolve, reject, guard });
+        h.stdin.write(frame);
+      });
+    },
+    helperPid: () => helper?.pid,
+    async close() {
+      const h = helper;
+      if (h === undefined) return;
+      await new Promise<void>((resolve) => {
+        h.once('exit', () => {
+          resolve();
+        });
+        h.stdin.end();
+      });
+    },
+  };
+}
