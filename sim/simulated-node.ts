@@ -8,6 +8,8 @@ import path from 'node:path';
 import { DPDK_DRIVERS } from '../sriov/model.js';
 import type { LinkState } from '../sriov/model.js';
 import { writeFileAtomic } from '../lib/atomic-file.js';
+import { planSystem } from './simulated-system.js';
+import type { SystemOptions } from './simulated-system.js';
 
 export const SIMULATED_NODE_ERROR = 'ERR_SIMULATED_NODE' as const;
 
@@ -221,8 +223,19 @@ export class SimulatedNodeBuilder {
   private nextUio = 0;
   private readonly iommu: boolean;
 
+  private systemOptions: SystemOptions = {};
+
   constructor(options: SimulatedNodeOptions = {}) {
     this.iommu = options.iommu ?? true;
+  }
+
+  /**
+   * Node-wide facts (NUMA nodes, hugepages, isolated CPUs, modules, kernel command line, host);
+   * see sim/simulated-system.ts. Without it the node is written with the DPDK-ready defaults.
+   */
+  system(o: SystemOptions): this {
+    this.systemOptions = { ...this.systemOptions, ...o };
+    return this;
   }
 
   /** Adds an SR-IOV physical function; following `.vfs()` calls attach VFs to it. */
@@ -398,6 +411,7 @@ export class SimulatedNodeBuilder {
     for (const [p, target] of plan.links) symlinkSync(target, path.join(sys, p));
     const linksFile = path.join(dir, 'links.json');
     await writeFile(linksFile, `${JSON.stringify(this.ipLinks(), null, 1)}\n`);
+    await this.writeSystem(dir);
     return {
       dir,
       sysfsRoot: sys,
@@ -405,6 +419,23 @@ export class SimulatedNodeBuilder {
       pfAddresses: this.pfs.map((p) => p.pciAddress),
       vfAddresses: this.pfs.flatMap((p) => p.vfs.map((v) => v.pciAddress)),
     };
+  }
+
+  private async writeSystem(dir: string): Promise<void> {
+    const devices: PlannedDevice[] = [...this.pfs.flatMap((p) => [p, ...p.vfs]), ...this.plain];
+    const plan = planSystem(this.systemOptions, {
+      deviceNumaNodes: [...new Set(devices.map((d) => d.numa))],
+      iommu: this.iommu,
+      drivers: [...new Set(devices.flatMap((d) => (d.driver === null ? [] : [d.driver])))],
+    });
+    const files = [
+      ...[...plan.sysFiles].map(([p, c]) => [path.join(dir, 'sys', p), c] as const),
+      ...[...plan.topFiles].map(([p, c]) => [path.join(dir, p), c] as const),
+    ];
+    for (const [p, content] of files) {
+      mkdirSync(path.dirname(p), { recursive: true });
+      await writeFile(p, content);
+    }
   }
 
   private isUserspace(driver: string | null): boolean {
@@ -510,6 +541,7 @@ export class SimulatedNodeBuilder {
       if (d.acpiIndex !== null) files.set(`${dd}/acpi_index`, `${d.acpiIndex}\n`);
       if (rdma !== null) {
         files.set(`${dd}/infiniband/${rdma}/node_type`, '1: CA\n');
+        files.set(`${dd}/infiniband/${rdma}/fw_ver`, '16.35.2000\n');
         links.set(`class/infiniband/${rdma}`, `../../${dd}/infiniband/${rdma}`);
       }
       if (d.uio !== null) {
@@ -596,6 +628,7 @@ function netdevFiles(n: PlannedNetdev): Record<string, string | number> {
     operstate: n.operstate ?? 'down',
     carrier: n.carrier === true ? 1 : 0,
     speed: up && n.carrier === true ? (n.speed ?? -1) : -1,
+    duplex: up && n.carrier === true ? 'full' : 'unknown',
     dev_port: 0,
     tx_queue_len: 1000,
   };
