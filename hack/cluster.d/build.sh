@@ -56,6 +56,7 @@ extract_and_fix() {
   tar -xzf "$cache/debsrc/kubernetes_1.20.5+really1.20.2.orig.tar.gz" -C "$cache/src"
   [ -d "$src" ] || mv "$cache/src"/kubernetes-* "$src" 2>/dev/null || true
   # fix 3: reflect2 1.0.1 crashes on Go >= 1.18; Debian's 1.0.2 is upstream's fix
+  rm -f "$src"/vendor/github.com/modern-go/reflect2/*.go "$src"/vendor/github.com/modern-go/reflect2/*.s
   cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go /usr/share/gocode/src/github.com/modern-go/reflect2/*.s \
     "$src/vendor/github.com/modern-go/reflect2/"
   # fix 1: GOPATH mode, as upstream 1.20 built
