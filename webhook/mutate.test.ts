@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { JsonObject } from '../lib/json.js';
 import type { NadInfo } from '../cni/meta/kube.js';
@@ -44,12 +43,7 @@ function admit(pod: JsonObject, nads: readonly NadInfo[], opts: MutationOptions 
     lookups.set(nadKey(s), found ? { kind: 'found', nad: found } : { kind: 'missing' });
   }
   const mutation = computeMutation(view, selections, lookups, opts);
-  const patched = jsonpatch.applyPatch(
-    structuredClone(pod),
-    mutation.patch as unknown as Operation[],
-    true,
-    false,
-  ).newDocument as JsonObject;
+  const patched = jsonpatch.applyPatch(structuredClone(pod), mutation.patch, true, false).newDocument;
   return { mutation, patched };
 }
 
