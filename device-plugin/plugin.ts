@@ -14,6 +14,7 @@ import type { PoolServer, RegistrationMode } from './pool-server.js';
 import { buildPools } from './pools.js';
 import type { Pool, PoolDevice } from './pools.js';
 import {
+  configWatchNames,
   connectKubelet,
   detectRegistrationMode,
   kubeletPaths,
@@ -311,12 +312,15 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
       );
       // The kubelet may have come up between the first reconcile and the watch.
       background('kubelet reconcile', reconcileKubelet);
-      // Watch the directory, not the file: editors and ConfigMap updates replace the file
-      // (rename / `..data` symlink swap), which a file watch would miss.
+      // Editors and ConfigMap updates replace the file (rename / `..data` symlink swap), which a
+      // watch on the file's inode would miss: watch its directory, for the file's and `..data`'s
+      // entries only.
       const onConfigEvent = debounced(() => {
         background('config reload', reloadNow);
       }, 50);
-      stops.push(watchDirectory(path.dirname(deps.configFile), onConfigEvent));
+      stops.push(
+        watchDirectory(path.dirname(deps.configFile), onConfigEvent, configWatchNames(deps.configFile)),
+      );
       if (deps.linkEvents !== undefined) {
         const onLink = debounced(() => {
           background('rediscovery', rebuild);

@@ -85,11 +85,13 @@ export function connectKubelet(kubeletSocket: string): KubeletRegistrar {
 }
 
 /**
- * Calls `onChange` (coalesced) whenever an entry of `dir` is created, removed or renamed.
+ * Calls `onChange` (coalesced) whenever an entry of `dir` is created, removed or renamed, or, with
+ * `names`, only when one of those entries is (a file event without a name counts as a match).
  * Returns a stop function. The directory must exist.
  */
-export function watchDirectory(dir: string, onChange: () => void): () => void {
-  let watcher: FSWatcher | null = watch(dir, { persistent: false }, () => {
+export function watchDirectory(dir: string, onChange: () => void, names?: ReadonlySet<string>): () => void {
+  let watcher: FSWatcher | null = watch(dir, { persistent: false }, (_event, filename) => {
+    if (names !== undefined && filename !== null && !names.has(filename)) return;
     onChange();
   });
   watcher.on('error', () => {
@@ -101,4 +103,14 @@ export function watchDirectory(dir: string, onChange: () => void): () => void {
     watcher?.close();
     watcher = null;
   };
+}
+
+/**
+ * The entries of the config file's directory whose events mean "the config may have changed":
+ * the file itself (edited in place or replaced by rename) and `..data`, the symlink a Kubernetes
+ * ConfigMap volume swaps atomically on update. Nothing else: a log file next to the config must
+ * not trigger reloads.
+ */
+export function configWatchNames(configFile: string): ReadonlySet<string> {
+  return new Set([path.basename(configFile), '..data']);
 }
