@@ -225,7 +225,10 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
       dns: {},
     });
 
+    const eth0 = await link(e.ns, 'eth0');
+    // Multus posts one for every attachment, the cluster network's included.
     expect(e.api.events.map((x) => [x['reason'], x['type'], x['message']]).sort()).toEqual([
+      ['AddedInterface', 'Normal', `Add eth0 [${eth0.addrs[0]!}] from cluster`],
       ['AddedInterface', 'Normal', `Add net1 [${net1.addrs[0]!}] from default/macvlan-conf`],
       ['AddedInterface', 'Normal', `Add net2 [${net2.addrs[0]!}] from default/macvlan-conf`],
     ]);
@@ -619,5 +622,89 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
     });
     ok(await call('DEL', 'c13'));
     expect(await linkNames(e.ns)).toEqual([]);
+  });
+});
+
+// Issue 12 items 3, 4, 6, 11: state loss and wrong answers on the meta-plugin path.
+describe('netplumb-cni under faults and bad input', () => {
+  const twoNets = () => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf,macvlan-conf' },
+    });
+  };
+  const cacheFile = (cid: string) => path.join(e.dir, 'cache', cid);
+
+  it.each([
+    ['truncated', (t: string) => t.slice(0, Math.floor(t.length * 0.6))],
+    ['garbage', () => 'x\u0000\u00ff not json'],
+    ['empty', () => ''],
+    ['of the wrong schema', () => JSON.stringify({ kind: 'netplumbCacheV1', attachments: 'nope' })],
+  ])(
+    'DEL with a %s cache and the API up undoes every attachment (no lease, no link left)',
+    async (_w, damage) => {
+      twoNets();
+      ok(await call('ADD', 'f1'));
+      expect(await reservedIps()).toHaveLength(3);
+      await writeFile(cacheFile('f1'), damage(await readFile(cacheFile('f1'), 'utf8')));
+      ok(await call('DEL', 'f1'));
+      expect(await reservedIps()).toEqual([]);
+      expect(await linkNames(e.ns)).toEqual([]);
+      expect(await readdir(path.join(e.dir, 'cache'))).toEqual(['f1.corrupt']);
+    },
+  );
+
+  it("DEL with a truncated cache and the API down releases the leases from host-local's own state", async () => {
+    twoNets();
+    ok(await call('ADD', 'f2'));
+    // Cut just after the first delegate's dataDir: the rest (the NAD delegates) is lost.
+    const text = await readFile(cacheFile('f2'), 'utf8');
+    await writeFile(cacheFile('f2'), text.slice(0, text.indexOf('"dataDir"') + 100));
+    await e.api.stop();
+    ok(await call('DEL', 'f2'));
+    expect(await reservedIps()).toEqual([]);
+    expect(await linkNames(e.ns)).toEqual([]);
+  });
+
+  it('a second ADD of the same container is refused before any side effect and leaves the first attachment alone', async () => {
+    twoNets();
+    ok(await call('ADD', 'f3'));
+    const before = await reservedIps();
+    const again = failed(await call('ADD', 'f3'));
+    expect(again.msg).toMatch(/container f3 is already attached \(eth0, net1, net2\)/);
+    expect(await linkNames(e.ns)).toEqual(['eth0', 'net1', 'net2']);
+    expect(await reservedIps()).toEqual(before);
+    ok(await call('DEL', 'f3'));
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
+  });
+
+  it('refuses a CNI_NETNS that does not exist before any delegate runs', async () => {
+    twoNets();
+    const err = failed(await call('ADD', 'f4', { env: { CNI_NETNS: '/run/netns/np-no-such-ns' } }));
+    expect(err.msg).toMatch(/CNI_NETNS \/run\/netns\/np-no-such-ns is not a network namespace/);
+    expect(await reservedIps()).toEqual([]);
+    expect(await readdir(path.join(e.dir, 'cache')).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses an interface name already present in the pod before any delegate runs', async () => {
+    twoNets();
+    await run('ip', ['-n', e.ns, 'link', 'add', 'net2', 'type', 'veth', 'peer', 'name', 'np-peer']);
+    const err = failed(await call('ADD', 'f5'));
+    expect(err.code).toBe(7);
+    expect(err.msg).toMatch(/interface net2 \(network "default\/macvlan-conf"\) already exists/);
+    expect(await linkNames(e.ns)).toEqual(['net2', 'np-peer']);
+    expect(await reservedIps()).toEqual([]);
+  });
+
+  it('reports an API 503 on the network-status write as code 11 (transient) and rolls back', async () => {
+    twoNets();
+    e.api.failNext(10, 503, /^PUT /);
+    const err = failed(await call('ADD', 'f6'));
+    expect(err.code).toBe(11);
+    expect(err.msg).toMatch(/cannot set network-status on pod default\/pod-a/);
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
   });
 });

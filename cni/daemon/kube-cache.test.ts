@@ -42,8 +42,26 @@ function liveApi(): KubeClient & { calls: string[] } {
       calls.push(`update ${p.name}@${p.resourceVersion} ${JSON.stringify(ann)}`);
       return Promise.resolve();
     },
+    recordEvent(p, ev) {
+      calls.push(`event ${p.name} ${ev.reason} ${ev.message}`);
+      return Promise.resolve();
+    },
   };
 }
+
+describe('events through the informer-backed KubeClient', () => {
+  it('posts them on the live API (thick mode posts AddedInterface too)', async () => {
+    const live = liveApi();
+    const kube = createCachedKube({ live, pods: source<PodInfo>(), nads: source<NadInfo>() });
+    expect('recordEvent' in kube).toBe(true);
+    await kube.recordEvent?.(pod('p1'), {
+      type: 'Normal',
+      reason: 'AddedInterface',
+      message: 'Add net1 [] from ns/n',
+    });
+    expect(live.calls).toEqual(['event p1 AddedInterface Add net1 [] from ns/n']);
+  });
+});
 
 describe('informer-backed KubeClient', () => {
   it('answers from the cache without touching the API, and counts hits and misses', async () => {

@@ -3,7 +3,7 @@
 // so an ADD needs no API round trip in the common case. A miss (an object the watch has not
 // delivered yet) falls through to the live API; the status write always reads the live pod first,
 // because cached objects are trimmed and must never be written back.
-import type { KubeClient, NadInfo, PodInfo } from '../meta/kube.js';
+import type { KubeClient, NadInfo, PodEvent, PodInfo } from '../meta/kube.js';
 import type { CacheResult } from './metrics.js';
 
 /** What a watch delivers: upserts, deletions, and "the initial list is in". */
@@ -82,6 +82,11 @@ export function createCachedKube(deps: CachedKubeDeps): CachedKube {
       const fresh = await deps.live.getPod(pod.namespace, pod.name);
       await deps.live.updatePodStatusAnnotations(fresh, annotations);
     },
+    // Events are written, never cached: straight to the live API (AddedInterface in thick mode).
+    ...(deps.live.recordEvent !== undefined && {
+      recordEvent: (pod: PodInfo, event: PodEvent) =>
+        deps.live.recordEvent?.(pod, event) ?? Promise.resolve(),
+    }),
     size: () => ({ pods: pods.size, nads: nads.size }),
     async stop() {
       await Promise.all([deps.pods.stop(), deps.nads.stop()]);

@@ -81,7 +81,7 @@ export async function writeCache(cniDir: string, cache: MetaCache): Promise<void
 export type CacheRead =
   | { readonly state: 'missing' }
   | { readonly state: 'ok'; readonly cache: MetaCache; readonly origin: 'netplumb' | 'multus' }
-  | { readonly state: 'corrupt'; readonly problem: string };
+  | { readonly state: 'corrupt'; readonly problem: string; readonly text: string };
 
 // Multus's scratch cache (same path, `<cniDir>/<containerID>`): a JSON array of DelegateNetConf
 // whose `Bytes` is the raw delegate conf (base64). Read so that pods attached by Multus before a
@@ -168,7 +168,7 @@ export async function readCache(
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return { state: 'corrupt', problem: `invalid JSON: ${(err as Error).message}` };
+    return { state: 'corrupt', problem: `invalid JSON: ${(err as Error).message}`, text };
   }
   if (Array.isArray(parsed)) {
     const m = multusSchema.safeParse(parsed);
@@ -176,10 +176,11 @@ export async function readCache(
       return {
         state: 'corrupt',
         problem: `neither a netplumb nor a Multus cache: ${m.error.issues[0]?.message ?? ''}`,
+        text,
       };
     const cache = await fromMultus(cniDir, containerId, runtimeIfname, m.data);
     return typeof cache === 'string'
-      ? { state: 'corrupt', problem: cache }
+      ? { state: 'corrupt', problem: cache, text }
       : { state: 'ok', cache, origin: 'multus' };
   }
   const p = schema.safeParse(parsed);
@@ -187,6 +188,7 @@ export async function readCache(
     return {
       state: 'corrupt',
       problem: p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      text,
     };
   return { state: 'ok', cache: p.data as MetaCache, origin: 'netplumb' };
 }

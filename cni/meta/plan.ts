@@ -2,13 +2,54 @@
 // names (`net<idx>` as Multus numbers them, explicit requests win), runtime config from the
 // annotation, `cni-args` merged into `args.cni`, CNI_ARGS for the delegates. Pure.
 import { CniError, CniErrorCode } from '../errors.js';
+import { cniArg } from '../env.js';
 import type { CniArg } from '../env.js';
 import { isJsonObject } from '../../lib/json.js';
 import type { JsonObject } from '../../lib/json.js';
 import type { NetworkConfigList } from '../network-config.js';
 import { ipFamily } from '../result.js';
 import type { NetworkSelection } from './annotations.js';
+import type { CachedAttachment } from './cache.js';
+import { cniDeviceInfoPath } from './devinfo.js';
+import { injectDevice } from './devices.js';
 import type { ResolvedNetwork } from './nad.js';
+
+/** The pod named by the runtime's CNI_ARGS (K8S_POD_*). */
+export interface PodArgs {
+  readonly namespace: string;
+  readonly name: string;
+  readonly infraContainerId: string;
+  readonly uid: string;
+}
+
+export function podArgs(args: readonly CniArg[]): PodArgs {
+  return {
+    namespace: cniArg(args, 'K8S_POD_NAMESPACE') ?? '',
+    name: cniArg(args, 'K8S_POD_NAME') ?? '',
+    infraContainerId: cniArg(args, 'K8S_POD_INFRA_CONTAINER_ID') ?? '',
+    uid: cniArg(args, 'K8S_POD_UID') ?? '',
+  };
+}
+
+const OWN_ARGS = [
+  'IgnoreUnknown',
+  'K8S_POD_NAMESPACE',
+  'K8S_POD_NAME',
+  'K8S_POD_INFRA_CONTAINER_ID',
+  'K8S_POD_UID',
+];
+
+/** CNI_ARGS for every delegate: Multus's five, then the runtime's other args. */
+export function delegateArgs(pod: PodArgs, incoming: readonly CniArg[]): CniArg[] {
+  return [
+    ['IgnoreUnknown', 'true'],
+    ['K8S_POD_NAMESPACE', pod.namespace],
+    ['K8S_POD_NAME', pod.name],
+    ['K8S_POD_INFRA_CONTAINER_ID', pod.infraContainerId],
+    ['K8S_POD_UID', pod.uid],
+    ...incoming.filter(([k]) => !OWN_ARGS.includes(k)),
+  ];
+}
 
 export interface AttachmentPlan {
   readonly name: string;
@@ -116,4 +157,42 @@ export function planAttachments(input: PlanInput): AttachmentPlan[] {
     }
   }
   return plans;
+}
+
+/** What the effects side found for one attachment's device (kubelet allocation, its netdev). */
+export interface DeviceFor {
+  readonly deviceId: string | undefined;
+  /** The device's netdev, for macvlan/ipvlan masters. */
+  readonly netdev: string | undefined;
+}
+
+/** The cache entries to run: each plan with its device injected and its device-info path. Pure. */
+export function attachmentsWithDevices(
+  plans: readonly AttachmentPlan[],
+  devices: readonly DeviceFor[],
+  opts: { readonly devinfoDir: string; readonly containerId: string },
+): CachedAttachment[] {
+  return plans.map((p, i) => {
+    const { deviceId, netdev } = devices[i] ?? { deviceId: undefined, netdev: undefined };
+    let list = p.list;
+    const capabilityArgs: JsonObject = { ...p.capabilityArgs };
+    let devinfoFile: string | undefined;
+    if (deviceId !== undefined) {
+      list = withPlugins(list, injectDevice(list.plugins, deviceId, netdev));
+      capabilityArgs['deviceID'] = deviceId;
+      devinfoFile = cniDeviceInfoPath(opts.devinfoDir, p.name, opts.containerId, p.ifname);
+      capabilityArgs['CNIDeviceInfoFile'] = devinfoFile;
+    }
+    return {
+      name: p.name,
+      ifname: p.ifname,
+      isDefault: p.isDefault,
+      config: list.raw,
+      capabilityArgs,
+      cniArgs: p.cniArgs,
+      ...(p.resourceName !== undefined && { resourceName: p.resourceName }),
+      ...(deviceId !== undefined && { deviceId }),
+      ...(devinfoFile !== undefined && { devinfoFile }),
+    };
+  });
 }

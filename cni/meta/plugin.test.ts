@@ -10,13 +10,19 @@ import { createInProcessRunner } from '../exec.js';
 import { createPlugin } from '../skel.js';
 import type { CniPluginFn } from '../skel.js';
 import type { Clock } from '../../lib/clock.js';
+import { createTestNetns } from '../../test/support/netns.js';
+import type { TestNetns } from '../../test/support/netns.js';
 import { createMetaPlugin } from './plugin.js';
 
 let dir: string;
+// ADD checks the pod netns before the first delegate: a real one.
+let netns: TestNetns;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'np-cni-plugin-'));
+  netns = await createTestNetns('np-mp');
 });
 afterEach(async () => {
+  await netns.remove();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -107,7 +113,7 @@ describe('createMetaPlugin without an API server (delegates-only mode)', () => {
     const env = (c: string) => ({
       CNI_COMMAND: c,
       CNI_CONTAINERID: 'c1',
-      CNI_NETNS: '/run/netns/x',
+      CNI_NETNS: netns.path,
       CNI_IFNAME: 'eth0',
     });
     const add = await plugin({ env: env('ADD'), stdin: conf() });
@@ -130,7 +136,7 @@ describe('createMetaPlugin without an API server (delegates-only mode)', () => {
       },
     };
     const rec = recorder();
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c2', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0' };
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c2', CNI_NETNS: netns.path, CNI_IFNAME: 'eth0' };
     const ok = await meta(rec.fn, clock)({ env, stdin: conf({ readinessindicatorfile: file }) });
     expect(ok.exitCode, ok.stdout).toBe(0);
     expect(sleeps).toEqual([1000, 1000, 1000]);

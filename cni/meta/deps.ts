@@ -1,0 +1,25 @@
+// The ports of the meta-plugin: everything it does to the outside world goes through these. The
+// executable (bin/netplumb-cni.ts) and the daemon build them; tests pass real adapters.
+import type { Logger } from 'pino';
+import type { Clock } from '../../lib/clock.js';
+import type { PluginRunner } from '../exec.js';
+import type { MetaConf } from './config.js';
+import type { PodRoutes } from './default-route.js';
+import type { KubeClient } from './kube.js';
+import type { PodNetns } from './pod-netns.js';
+import type { PodResourcesClient } from './podresources-port.js';
+
+export interface MetaPluginDeps {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Kubernetes access for this config; undefined = delegates-only mode (no annotations read). */
+  kubeFor(conf: MetaConf): KubeClient | undefined;
+  /** PodResources client on the config's socket; closed after use. */
+  podResourcesFor(socketPath: string): PodResourcesClient;
+  /** Runs delegate plugins for this config (binDir, then CNI_PATH). */
+  runnerFor(conf: MetaConf): PluginRunner;
+  /** Default-route changes in the pod netns (annotation `default-route`); iproute2 when absent. */
+  readonly routes?: PodRoutes;
+  /** Looks into the pod netns before ADD (exists, interface names taken); iproute2 when absent. */
+  readonly podNetns?: PodNetns;
+}
