@@ -25,6 +25,11 @@ const subcommands: Readonly<Record<string, Loader>> = {
   'cni-daemon': async () => (await import('../cni/daemon/command.js')).cniDaemonCommand(io),
   demo: async () => (await import('./demo/command.js')).demoCommand(process),
   'device-plugin': async () => (await import('../device-plugin/command.js')).devicePluginCommand(process),
+  doctor: async () =>
+    (await import('../device-plugin/doctor-command.js')).doctorCommand({
+      ...io,
+      setExitCode: (c) => (process.exitCode = c),
+    }),
   inspect: async () => (await import('../sriov/inspect-command.js')).inspectCommand(process),
   install: async () => (await import('../cni/daemon/command.js')).installCommand(process),
   uninstall: async () => (await import('../cni/daemon/command.js')).uninstallCommand(process),
