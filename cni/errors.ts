@@ -1,5 +1,7 @@
 // CniError: the single error type of the CNI path. Its `code` is the spec's numeric code (0-99
 // reserved by the spec, 100+ plugin specific) and it renders as the spec's error JSON.
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import type { JsonObject } from '../lib/json.js';
 
 /** Error codes from the CNI spec (SPEC.md "Error"), plus libcni's 8 and 999. */
@@ -26,15 +28,14 @@ export interface CniErrorOptions {
   readonly cause?: unknown;
 }
 
-export class CniError extends Error {
+export class CniError extends NetplumbError {
   override readonly name = 'CniError';
   /** A spec code (CniErrorCode) or a plugin-specific code >= 100 reported by a delegate. */
-  readonly code: number;
+  declare readonly code: number;
   readonly details: string | undefined;
 
   constructor(code: number, msg: string, options: CniErrorOptions = {}) {
-    super(msg, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, msg, options.cause === undefined ? undefined : { cause: options.cause });
     this.details = options.details;
   }
 

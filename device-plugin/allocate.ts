@@ -1,16 +1,17 @@
 // Allocate, byte-compatible with SRIOV-DP: `PCIDEVICE_<PREFIX>_<NAME>` env with the IDs, the `_INFO`
 // JSON (Go's encoding of map[string]map[string]map[string]string: sorted keys, HTML-escaped), the
 // device nodes for vfio/uio/vhost, and the Device Information Spec 1.1.0 document. Pure.
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import type { ContainerAllocateResponse, DeviceSpec } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import type { PoolConfig } from './config.js';
 import type { PciPoolDevice, PoolDevice } from './pools.js';
 
 export const ALLOCATE_ERROR = { unknownDevice: 'ERR_DP_UNKNOWN_DEVICE' } as const;
 
-export class AllocateError extends Error {
-  readonly code = ALLOCATE_ERROR.unknownDevice;
+export class AllocateError extends NetplumbError {
   constructor(message: string) {
-    super(message);
+    super(ALLOCATE_ERROR.unknownDevice, message);
     this.name = 'AllocateError';
   }
 }

@@ -7,6 +7,8 @@
 // indexing (so the server's HPACK table stays empty and cannot diverge). Every other frame is
 // forwarded byte for byte; the server's frames go back untouched. Then grpc-js gets the connection
 // through its connection injector, in this process.
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
@@ -29,10 +31,9 @@ const REPLACEMENT_AUTHORITY = 'localhost';
 // RFC 3986 authority characters (unreserved, sub-delims, ':', '@', '[', ']', pct-encoding).
 const VALID_AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
 
-export class Http2FrameError extends Error {
-  readonly code = 'ERR_DP_HTTP2_FRAME';
+export class Http2FrameError extends NetplumbError {
   constructor(message: string) {
-    super(message);
+    super('ERR_DP_HTTP2_FRAME', message);
     this.name = 'Http2FrameError';
   }
 }

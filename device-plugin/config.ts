@@ -2,6 +2,8 @@
 // Same keys and meaning as SRIOV-DP, plus `vlans`, `deviceType: "nic"`, `slots` and
 // `allocationPolicy`. Unlike SRIOV-DP, unknown keys, bad VF ranges and duplicate names are errors
 // that name the JSON path and the fix.
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { z } from 'zod';
 import { parseVfRef } from './vf-range.js';
 import type { VfRef } from './vf-range.js';
@@ -18,13 +20,15 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-export class ConfigError extends Error {
-  readonly code: ConfigErrorCode;
+export class ConfigError extends NetplumbError {
+  declare readonly code: ConfigErrorCode;
   readonly problems: readonly ConfigProblem[];
-  constructor(code: ConfigErrorCode, problems: readonly ConfigProblem[], options?: ErrorOptions) {
-    super(problems.map((p) => (p.path === '' ? p.message : `${p.path}: ${p.message}`)).join('\n'), options);
+  constructor(code: ConfigErrorCode, problems: readonly ConfigProblem[], options?: NetplumbErrorOptions) {
+    super(code, problems.map((p) => (p.path === '' ? p.message : `${p.path}: ${p.message}`)).join('\n'), {
+      exitCode: 2,
+      ...options,
+    });
     this.name = 'ConfigError';
-    this.code = code;
     this.problems = problems;
   }
 }

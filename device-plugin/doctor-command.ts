@@ -97,7 +97,7 @@ export function doctorCommand(deps: DoctorCommandDeps): Command {
       const [run, info] = await Promise.all([
         checking.catch((err: unknown) => {
           if (err instanceof InspectError)
-            cmd.error(`error: ${err.message}`, { exitCode: 2, code: err.code });
+            cmd.error(`error: ${err.message}`, { exitCode: 2, code: String(err.code) });
           throw err;
         }),
         src.host.info().catch(() => UNKNOWN_HOST),

@@ -1,6 +1,8 @@
 // Registration with the kubelet: legacy (Register on device-plugins/kubelet.sock) or the plugin
 // watcher (our socket in plugins_registry/, the kubelet calls GetInfo). Kubelet restarts are
 // noticed from directory events, not by polling.
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { existsSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';
@@ -12,10 +14,9 @@ import type { RegistrationMode } from './pool-server.js';
 
 export const REGISTRATION_ERROR = { failed: 'ERR_DP_REGISTER_FAILED' } as const;
 
-export class RegistrationError extends Error {
-  readonly code = REGISTRATION_ERROR.failed;
+export class RegistrationError extends NetplumbError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(REGISTRATION_ERROR.failed, message, options);
     this.name = 'RegistrationError';
   }
 }

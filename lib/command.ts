@@ -1,5 +1,7 @@
 // Runs an external program (iproute2, nsenter) and captures its output. The one place the link
 // adapters touch child_process, so every failure becomes a CommandError with argv and stderr.
+import { NetplumbError } from './errors.js';
+import type { NetplumbErrorOptions } from './errors.js';
 import { execFile } from 'node:child_process';
 
 export interface CommandResult {
@@ -10,19 +12,26 @@ export interface CommandResult {
 /** Runs argv[0] with the rest as arguments (stdin = `input`); rejects with CommandError on a non-zero exit. */
 export type CommandRunner = (argv: readonly string[], input?: string) => Promise<CommandResult>;
 
-export class CommandError extends Error {
+export class CommandError extends NetplumbError {
   override readonly name = 'CommandError';
   readonly argv: readonly string[];
-  readonly exitCode: number | null;
+  /** The program's exit status; null when a signal ended it. */
+  readonly status: number | null;
   readonly stderr: string;
 
-  constructor(argv: readonly string[], exitCode: number | null, stderr: string, options?: ErrorOptions) {
+  constructor(
+    argv: readonly string[],
+    status: number | null,
+    stderr: string,
+    options?: NetplumbErrorOptions,
+  ) {
     super(
-      `${argv.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no output'}`,
+      'COMMAND_FAILED',
+      `${argv.join(' ')} failed (exit ${status ?? 'signal'}): ${stderr.trim() || 'no output'}`,
       options,
     );
     this.argv = argv;
-    this.exitCode = exitCode;
+    this.status = status;
     this.stderr = stderr;
   }
 }

@@ -19,12 +19,15 @@ export const ExitCode = {
 } as const;
 
 export class NetplumbError extends Error {
-  override readonly name: string = 'NetplumbError';
-  /** Stable machine-readable code, e.g. `config-invalid`, `vf-range-invalid`. */
-  readonly code: string;
+  override name = 'NetplumbError';
+  /**
+   * Stable machine-readable code, e.g. `VF_RANGE_INVALID`, `LINK_NOT_FOUND`; a number only where
+   * a wire protocol defines the codes (CniError: the CNI spec's error codes).
+   */
+  readonly code: string | number;
   readonly exitCode: number;
 
-  constructor(code: string, message: string, options: NetplumbErrorOptions = {}) {
+  constructor(code: string | number, message: string, options: NetplumbErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.exitCode = options.exitCode ?? ExitCode.FAILURE;
@@ -37,7 +40,7 @@ export function isNetplumbError(err: unknown): err is NetplumbError {
 
 export interface CliErrorReport {
   readonly message: string;
-  readonly code: string;
+  readonly code: string | number;
   readonly exitCode: number;
 }
 

@@ -2,6 +2,8 @@
 // under devices/pci0000:xx, everything else reached through relative symlinks) plus the matching
 // `ip -json -details link show` output (links.json). Discovery reads it like the real /sys, so
 // tests, the demo and the benchmarks exercise the production code paths on real files.
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,10 +15,9 @@ import type { SystemOptions } from './simulated-system.js';
 
 export const SIMULATED_NODE_ERROR = 'ERR_SIMULATED_NODE' as const;
 
-export class SimulatedNodeError extends Error {
-  readonly code = SIMULATED_NODE_ERROR;
+export class SimulatedNodeError extends NetplumbError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(SIMULATED_NODE_ERROR, message, options);
     this.name = 'SimulatedNodeError';
   }
 }

@@ -1,6 +1,8 @@
 // Node discovery: the PCI network devices of a sysfs root, SR-IOV PFs with their VFs in index
 // order, the host NICs, and the PF-held VF settings from iproute2. PF↔VF mapping costs one
 // readlink per `virtfnN` link (SRIOV-DP globs the PF's links again for every VF).
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DPDK_DRIVERS } from './model.js';
@@ -230,13 +232,14 @@ export const VF_LOOKUP_ERROR = {
   notVf: 'ERR_NOT_A_VF',
 } as const;
 
-export class VfLookupError extends Error {
+export class VfLookupError extends NetplumbError {
+  declare readonly code: (typeof VF_LOOKUP_ERROR)[keyof typeof VF_LOOKUP_ERROR];
   constructor(
     message: string,
-    readonly code: (typeof VF_LOOKUP_ERROR)[keyof typeof VF_LOOKUP_ERROR],
-    options?: ErrorOptions,
+    code: (typeof VF_LOOKUP_ERROR)[keyof typeof VF_LOOKUP_ERROR],
+    options?: NetplumbErrorOptions,
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'VfLookupError';
   }
 }

@@ -56,7 +56,7 @@ export function inspectCommand(deps: InspectCommandDeps): Command {
           shown = selectPf(model, flags.pf);
         } catch (err) {
           if (err instanceof InspectError)
-            cmd.error(`error: ${err.message}`, { exitCode: 1, code: err.code });
+            cmd.error(`error: ${err.message}`, { exitCode: 1, code: String(err.code) });
           throw err;
         }
       }

@@ -1,5 +1,7 @@
 // What `netplumb inspect` shows: the `--json` document (the issue's schema, absent values null)
 // and the human table (PFs with their VFs nested, DPDK-bound VFs marked, then the NICs).
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import type { Nic, NodeModel, Pf, Vf } from './model.js';
 
 export interface InspectVf {
@@ -41,8 +43,10 @@ export interface InspectDocument {
 
 export const INSPECT_ERROR = 'ERR_INSPECT_PF_NOT_FOUND' as const;
 
-export class InspectError extends Error {
-  readonly code = INSPECT_ERROR;
+export class InspectError extends NetplumbError {
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super(INSPECT_ERROR, message, options);
+  }
 }
 
 /**

@@ -1,6 +1,8 @@
 // Per-VF settings held by the PF (IFLA_VF_INFO) and per-link details that sysfs lacks (VLAN id,
 // link kind), read once for the whole node from `ip -json -details link show`. A port with two
 // adapters: run iproute2 (production) or read a links.json file (a simulated node).
+import { NetplumbError } from '../lib/errors.js';
+import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -8,10 +10,9 @@ import type { LinkState, VfSettings } from './model.js';
 
 export const VF_STATE_ERROR = 'ERR_VF_STATE' as const;
 
-export class VfStateError extends Error {
-  readonly code = VF_STATE_ERROR;
+export class VfStateError extends NetplumbError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(VF_STATE_ERROR, message, options);
     this.name = 'VfStateError';
   }
 }

@@ -2,6 +2,8 @@
 // A simulated node (sysfs tree on disk, VF netdevs = real veths), the device plugin against the
 // kubelet stand-in, the CNI daemon with the real meta-plugin and in-process sriov, the real C shim,
 // real delegate plugins, a real network namespace. Prints what the pod got, then cleans up.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -24,9 +26,11 @@ import { startDeviceSide } from './device-side.js';
 
 const run = promisify(execFile);
 
-export class DemoError extends Error {
+export class DemoError extends NetplumbError {
   override readonly name = 'DemoError';
-  readonly code = 'DEMO_FAILED';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('DEMO_FAILED', message, options);
+  }
 }
 
 export interface DemoOptions {

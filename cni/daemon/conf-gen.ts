@@ -2,6 +2,8 @@
 // from the node's primary network (the alphabetically first other config in the conf dir, as the
 // runtime itself would pick), carrying its cniVersion and capabilities, so the runtime keeps
 // passing portMappings/bandwidth/... to the cluster network through us.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { isJsonObject } from '../../lib/json.js';
 import type { JsonObject, JsonValue } from '../../lib/json.js';
 import { DAEMON_SOCKET_KEY } from './wire.js';
@@ -11,9 +13,11 @@ export const NETWORK_NAME = 'netplumb-cni-network';
 export const SHIM_TYPE = 'netplumb-shim';
 const CONF_EXTENSIONS = ['.conf', '.conflist', '.json'];
 
-export class ConfGenError extends Error {
+export class ConfGenError extends NetplumbError {
   override readonly name = 'ConfGenError';
-  readonly code = 'CONF_GEN_FAILED';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('CONF_GEN_FAILED', message, options);
+  }
 }
 
 /** The primary config among the conf dir's file names: ours and hidden/temp files excluded. */

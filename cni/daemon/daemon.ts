@@ -1,6 +1,8 @@
 // Composition of the CNI daemon: the meta-plugin (cni/meta) with informer-backed Kubernetes
 // access and the SR-IOV plugin in-process, behind the socket server, plus the config writer.
 // `netplumb cni-daemon` (command.ts) and the demo/benchmarks start it through startCniDaemon.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -62,9 +64,11 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-export class DaemonConfigError extends Error {
+export class DaemonConfigError extends NetplumbError {
   override readonly name = 'DaemonConfigError';
-  readonly code = 'DAEMON_CONFIG_INVALID';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('DAEMON_CONFIG_INVALID', message, options);
+  }
 }
 
 export async function readDaemonConfig(file: string): Promise<JsonObject> {

@@ -2,6 +2,8 @@
 // and renamed over the old one (a running executable is never opened for writing: no "text file
 // busy"), and a manifest records what was installed with its digest, so uninstall removes exactly
 // those files and leaves anything someone else put there since.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,12 +11,11 @@ import { z } from 'zod';
 
 export const MANIFEST = '.netplumb-install.json';
 
-export class InstallError extends Error {
+export class InstallError extends NetplumbError {
   override readonly name = 'InstallError';
-  readonly code: 'INSTALL_FAILED' | 'MANIFEST_INVALID';
+  declare readonly code: 'INSTALL_FAILED' | 'MANIFEST_INVALID';
   constructor(code: InstallError['code'], message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
   }
 }
 

@@ -1,8 +1,12 @@
 // Caps concurrent CNI requests and bounds the queue behind them, so a burst of pod starts cannot
 // grow the daemon's memory without limit (Multus' daemon is OOM-killed in bursts, #1346).
-export class OverloadError extends Error {
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
+export class OverloadError extends NetplumbError {
   override readonly name = 'OverloadError';
-  readonly code = 'OVERLOADED';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('OVERLOADED', message, options);
+  }
 }
 
 export interface Limiter {

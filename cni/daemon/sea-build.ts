@@ -3,6 +3,8 @@
 // SEA blob by `node --experimental-sea-config`, injected into a copy of this node binary by postject.
 // Node 20's SEA runs CommonJS only, and CommonJS has no top-level await: the entry module's
 // statements after its imports are wrapped in an async function at bundle time.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,9 +15,11 @@ import type { Plugin } from 'esbuild';
 const run = promisify(execFile);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-export class SeaBuildError extends Error {
+export class SeaBuildError extends NetplumbError {
   override readonly name = 'SeaBuildError';
-  readonly code = 'SEA_BUILD_FAILED';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('SEA_BUILD_FAILED', message, options);
+  }
 }
 
 /**

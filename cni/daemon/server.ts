@@ -1,5 +1,7 @@
 // The daemon's HTTP server: `POST /cni` from the shim (wire.ts), `/healthz`, `/readyz` and
 // `/metrics`, on a root-only unix socket and optionally on a TCP address for probes and scraping.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import http from 'node:http';
 import net from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
@@ -35,9 +37,11 @@ export interface DaemonServer {
   close(): Promise<void>;
 }
 
-export class SocketInUseError extends Error {
+export class SocketInUseError extends NetplumbError {
   override readonly name = 'SocketInUseError';
-  readonly code = 'SOCKET_IN_USE';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('SOCKET_IN_USE', message, options);
+  }
 }
 
 /** DEL must work during a restart from the on-disk cache: it never waits for the API caches. */

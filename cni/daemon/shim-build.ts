@@ -1,6 +1,8 @@
 // Builds the C launcher (shim/netplumb-shim.c) with the machine's C compiler: static when the libc
 // allows it, so the host that runs it needs nothing. Used by `npm run build:shim`, by
 // `netplumb install`, and by tests and benchmarks.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, stat } from 'node:fs/promises';
@@ -11,9 +13,11 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export class ShimBuildError extends Error {
+export class ShimBuildError extends NetplumbError {
   override readonly name = 'ShimBuildError';
-  readonly code = 'SHIM_BUILD_FAILED';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('SHIM_BUILD_FAILED', message, options);
+  }
 }
 
 /** The launcher's C source, from the source tree or from dist/ (which holds no .c files). */

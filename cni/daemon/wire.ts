@@ -3,6 +3,8 @@
 //   request:  POST /cni, header X-Env-Length: E, body = E bytes of NUL-terminated KEY=VALUE
 //             entries (the caller's CNI_* variables), then the network config from stdin.
 //   response: 200, header X-Cni-Exit-Code: N, body = the plugin's stdout.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import http from 'node:http';
 import type { CniRequest, CniResponse } from '../skel.js';
 
@@ -24,9 +26,11 @@ export function encodeRequest(req: CniRequest): { envLength: number; body: Buffe
   return { envLength: env.length, body: Buffer.concat([env, Buffer.from(req.stdin)]) };
 }
 
-export class WireError extends Error {
+export class WireError extends NetplumbError {
   override readonly name = 'WireError';
-  readonly code = 'BAD_REQUEST';
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super('BAD_REQUEST', message, options);
+  }
 }
 
 export function decodeRequest(body: Buffer, envLength: number): CniRequest {

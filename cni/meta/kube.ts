@@ -1,5 +1,7 @@
 // The meta-plugin's narrow port to the Kubernetes API. The real adapter (kube-client-node.ts) is the
 // only file that sees @kubernetes/client-node; the daemon may implement it over cached informers.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 export interface PodInfo {
   readonly namespace: string;
@@ -31,13 +33,12 @@ export const KubeErrorCode = {
 } as const;
 export type KubeErrorCode = (typeof KubeErrorCode)[keyof typeof KubeErrorCode];
 
-export class KubeApiError extends Error {
+export class KubeApiError extends NetplumbError {
   override readonly name = 'KubeApiError';
-  readonly code: KubeErrorCode;
+  declare readonly code: KubeErrorCode;
   readonly status: number | undefined;
   constructor(code: KubeErrorCode, message: string, options: { status?: number; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = options.status;
   }
 }

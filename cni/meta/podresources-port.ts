@@ -1,5 +1,7 @@
 // The meta-plugin's port to the kubelet PodResources v1 API (no gRPC here: the adapter in
 // podresources.ts loads grpc-js, which only ADD with devices needs).
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 export interface ContainerDeviceSet {
   readonly resourceName: string;
   readonly deviceIds: readonly string[];
@@ -25,12 +27,11 @@ export const PodResourcesErrorCode = {
 } as const;
 export type PodResourcesErrorCode = (typeof PodResourcesErrorCode)[keyof typeof PodResourcesErrorCode];
 
-export class PodResourcesError extends Error {
+export class PodResourcesError extends NetplumbError {
   override readonly name = 'PodResourcesError';
-  readonly code: PodResourcesErrorCode;
+  declare readonly code: PodResourcesErrorCode;
   constructor(code: PodResourcesErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
   }
 }
 

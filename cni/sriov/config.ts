@@ -2,6 +2,8 @@
 // A NetworkAttachmentDefinition written for sriov-cni parses as is; every refusal names the key
 // and says what to write instead. Unknown keys are kept (Multus adds `pciBusID`, runtimes add
 // their own), and the raw object is what IPAM receives.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { z } from 'zod';
 import { VlanProto } from '../../sriov/link/vf-settings.js';
 import type { LinkState } from '../../sriov/model.js';
@@ -10,12 +12,11 @@ import { BDF_PATTERN } from '../../sriov/pci.js';
 export const SriovConfigErrorCode = { INVALID: 'SRIOV_CONFIG_INVALID' } as const;
 
 /** A bad network configuration; `key` is the JSON path of the offending key (`vlanQoS`, `ipam.type`). */
-export class SriovConfigError extends Error {
+export class SriovConfigError extends NetplumbError {
   override readonly name = 'SriovConfigError';
-  readonly code = SriovConfigErrorCode.INVALID;
   readonly key: string;
-  constructor(key: string, message: string, options?: ErrorOptions) {
-    super(`${key}: ${message}`, options);
+  constructor(key: string, message: string, options?: NetplumbErrorOptions) {
+    super(SriovConfigErrorCode.INVALID, `${key}: ${message}`, { exitCode: 2, ...options });
     this.key = key;
   }
 }

@@ -1,5 +1,7 @@
 // The ports the SR-IOV CNI plugin runs on. The composition root (bin/netplumb-sriov.ts, or the
 // daemon running the plugin in-process) builds them; tests pass real iproute2 + the recorder.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { Logger } from 'pino';
 import type { LinkOps } from '../../sriov/link/link-ops.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
@@ -23,9 +25,11 @@ export interface VfLocation {
 export const LocateErrorCode = { NOT_A_VF: 'SRIOV_NOT_A_VF' } as const;
 
 /** `pci` is not an SR-IOV VF on this node (no such device, or no physfn). */
-export class NotAVfError extends Error {
+export class NotAVfError extends NetplumbError {
   override readonly name = 'NotAVfError';
-  readonly code = LocateErrorCode.NOT_A_VF;
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super(LocateErrorCode.NOT_A_VF, message, options);
+  }
 }
 
 /** Reads one VF from sysfs; throws NotAVfError when `pci` is not a VF. */

@@ -20,7 +20,7 @@ function asCniError(error: unknown): unknown {
     return new CniError(CniErrorCode.InvalidNetworkConfig, error.message, { cause: error });
   }
   if (error instanceof LinkError || error instanceof StateError) {
-    return new CniError(CniErrorCode.Internal, error.message, { cause: error, details: error.code });
+    return new CniError(CniErrorCode.Internal, error.message, { cause: error, details: String(error.code) });
   }
   return error;
 }

@@ -3,6 +3,8 @@
 //
 // A netns is named by the path of its nsfs file (`/run/netns/x`, `/proc/<pid>/ns/net`, …), the
 // shape CNI_NETNS has. `null` means the netns this process runs in (the host's, for a CNI plugin).
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 
 export type Netns = string | null;
 
@@ -60,12 +62,11 @@ export const LinkErrorCode = {
 } as const;
 export type LinkErrorCode = (typeof LinkErrorCode)[keyof typeof LinkErrorCode];
 
-export class LinkError extends Error {
+export class LinkError extends NetplumbError {
   override readonly name = 'LinkError';
-  readonly code: LinkErrorCode;
+  declare readonly code: LinkErrorCode;
   constructor(code: LinkErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
   }
 }
 

@@ -2,6 +2,8 @@
 // process (the daemon running it in-process): an O_EXCL lock file holding the owner's pid and
 // process start time. A lock whose owner is dead (or whose pid now names another process) is
 // stale and is broken — under a second O_EXCL "breaker" file so two waiters never both break it.
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,9 +11,11 @@ import { type Clock, systemClock } from '../../lib/clock.js';
 
 export const LockErrorCode = { TIMEOUT: 'VF_LOCK_TIMEOUT' } as const;
 
-export class LockError extends Error {
+export class LockError extends NetplumbError {
   override readonly name = 'LockError';
-  readonly code = LockErrorCode.TIMEOUT;
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super(LockErrorCode.TIMEOUT, message, options);
+  }
 }
 
 export interface HeldLock {

@@ -124,7 +124,7 @@ export function vfCommand(deps: VfCommandDeps): Command {
     } catch (error) {
       finish();
       if (error instanceof NetplumbError)
-        cmd.error(`error: ${error.message}`, { exitCode: error.exitCode, code: error.code });
+        cmd.error(`error: ${error.message}`, { exitCode: error.exitCode, code: String(error.code) });
       throw error;
     }
     finish();

@@ -3,6 +3,8 @@
 //                                 the first side effect and updated as ADD proceeds;
 //   <dir>/pci/<pci>               the netns path owning the VF (sriov-cni's allocation file);
 //   <dir>/lock/<pci>.lock         the per-VF lock (./lock.ts).
+import { NetplumbError } from '../../lib/errors.js';
+import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -76,9 +78,11 @@ export type Attachment = z.infer<typeof attachmentSchema>;
 
 export const StateErrorCode = { CORRUPT: 'SRIOV_STATE_CORRUPT' } as const;
 
-export class StateError extends Error {
+export class StateError extends NetplumbError {
   override readonly name = 'StateError';
-  readonly code = StateErrorCode.CORRUPT;
+  constructor(message: string, options?: NetplumbErrorOptions) {
+    super(StateErrorCode.CORRUPT, message, options);
+  }
 }
 
 export interface StateStore {
