@@ -13,6 +13,8 @@ import { ConfigError } from './config.js';
 import { ipMonitorLinkEvents } from './link-events.js';
 import { sysfsRdmaCharDevices } from './rdma.js';
 import { createMetrics, serveMetrics } from './metrics.js';
+import { runNodeChecks, startNodeCheckMetrics } from './node-checks.js';
+import { sysfsLinkSpeeds } from '../sriov/node-info.js';
 import { createDevicePlugin } from './plugin.js';
 import type { RegistrationMode } from './pool-server.js';
 
@@ -120,6 +122,28 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
               const s = plugin.status();
               return { ok: s.registered, ...s };
             });
+      // netplumb_node_check{check,pf}: the `netplumb doctor` verdicts, for dashboards.
+      const nodeChecks =
+        http === null
+          ? null
+          : startNodeCheckMetrics({
+              registry: metrics.registry,
+              log,
+              run: () =>
+                runNodeChecks({
+                  sysfsRoot,
+                  procRoot:
+                    simulatedDir === undefined ? '/proc' : path.join(path.resolve(simulatedDir), 'proc'),
+                  vfState,
+                  host: { linkSpeeds: sysfsLinkSpeeds(sysfsRoot) },
+                  configFile: path.resolve(flags.config),
+                  resourcePrefix: flags.resourcePrefix,
+                  kubeletRoot: flags.kubeletRoot,
+                }),
+            });
+      // Signal listeners do not keep Node's event loop alive: with no pool served and no rescan
+      // timer nothing else would, and the pending await would end the process with code 13.
+      const keepAlive = setInterval(() => undefined, 2 ** 30);
       await new Promise<void>((resolve) => {
         deps.on('SIGHUP', () => {
           log.info('SIGHUP: reloading config and rediscovering');
@@ -130,7 +154,9 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         deps.on('SIGTERM', resolve);
         deps.on('SIGINT', resolve);
       });
+      clearInterval(keepAlive);
       log.info('stopping');
+      nodeChecks?.stop();
       http?.close();
       await plugin.stop();
     });

@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
 import { fail, pass, statusValue, warn } from '../sriov/doctor/check.js';
 import type { Check } from '../sriov/doctor/check.js';
 import { runDoctor } from '../sriov/doctor/doctor.js';
@@ -169,6 +170,39 @@ export async function runNodeChecks(o: NodeCheckOptions): Promise<DoctorRun> {
 export interface NodeCheckMetrics {
   /** Replaces every series with `checks` (a check that went away stops being reported). */
   update(checks: readonly Check[]): void;
+}
+
+/** Node readiness changes with boot options and admin actions, not by the second. */
+export const NODE_CHECK_INTERVAL_MS = 60_000;
+
+export interface NodeCheckRefresherDeps {
+  readonly registry: Registry;
+  readonly run: () => Promise<DoctorRun>;
+  readonly log: Pick<Logger, 'warn'>;
+  readonly intervalMs?: number;
+}
+
+/** Runs the checks now and every `intervalMs` into the gauge; a failed run keeps the last values. */
+export function startNodeCheckMetrics(deps: NodeCheckRefresherDeps): { stop(): void } {
+  const metrics = createNodeCheckMetrics(deps.registry);
+  const refresh = (): void => {
+    deps.run().then(
+      (r) => {
+        metrics.update(r.checks);
+      },
+      (err: unknown) => {
+        deps.log.warn({ err }, 'node readiness checks failed; netplumb_node_check keeps its last values');
+      },
+    );
+  };
+  refresh();
+  const timer = setInterval(refresh, deps.intervalMs ?? NODE_CHECK_INTERVAL_MS);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+    },
+  };
 }
 
 export function createNodeCheckMetrics(registry: Registry): NodeCheckMetrics {

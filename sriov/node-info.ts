@@ -289,12 +289,27 @@ function hostInfoFrom(json: unknown): HostInfo {
   };
 }
 
+/** Speed and duplex from sysfs `class/net/<if>/speed|duplex` (cheap: two reads per netdev). */
+export function sysfsLinkSpeeds(sysfsRoot: string): HostSource['linkSpeeds'] {
+  const fs = new SysfsReader(sysfsRoot);
+  return (names) => {
+    const out = new Map<string, LinkSpeed>();
+    for (const n of names) {
+      const speed = parseIntStrict(fs.text(fs.path('class', 'net', n, 'speed')) ?? '');
+      out.set(n, {
+        speedMbps: positive(speed),
+        duplex: text(fs.text(fs.path('class', 'net', n, 'duplex'))),
+      });
+    }
+    return Promise.resolve(out);
+  };
+}
+
 /**
  * A simulated node's host: `<dir>/host.json` (written by the simulator) for the host facts, and
- * the simulated sysfs `class/net/<if>/speed|duplex` for links.
+ * the simulated sysfs for links.
  */
 export function simulatedHost(dir: string): HostSource {
-  const fs = new SysfsReader(path.join(dir, 'sys'));
   return {
     origin: `simulated node ${dir}`,
     async info() {
@@ -306,16 +321,6 @@ export function simulatedHost(dir: string): HostSource {
         return UNKNOWN_HOST;
       }
     },
-    linkSpeeds(names) {
-      const out = new Map<string, LinkSpeed>();
-      for (const n of names) {
-        const speed = parseIntStrict(fs.text(fs.path('class', 'net', n, 'speed')) ?? '');
-        out.set(n, {
-          speedMbps: positive(speed),
-          duplex: text(fs.text(fs.path('class', 'net', n, 'duplex'))),
-        });
-      }
-      return Promise.resolve(out);
-    },
+    linkSpeeds: sysfsLinkSpeeds(path.join(dir, 'sys')),
   };
 }
