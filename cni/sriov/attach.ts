@@ -14,7 +14,7 @@ import type { SriovDeps, VfLocation } from './deps.js';
 import { NotAVfError } from './deps.js';
 import type { CniEnvMap } from './ipam.js';
 import { acquireLock } from '../../sriov/link/lock.js';
-import { releaseAttachment, setMacWithRetry } from './release.js';
+import { releaseVf, setMacWithRetry } from './release.js';
 import { Phase } from '../../sriov/records/state.js';
 import type { Attachment } from '../../sriov/records/state.js';
 
@@ -110,7 +110,8 @@ export async function recoverVf(deps: SriovDeps, log: Logger, pci: string, env: 
       { containerId: rec.containerId, ifname: rec.ifname, netns: rec.netns },
       'recovering VF left by a dead netns',
     );
-    await releaseAttachment(rec, { deps, log, ipamEnv: ipamEnvFor(rec, env) });
+    const ipamError = await releaseVf(rec, { deps, log, ipamEnv: ipamEnvFor(rec, env) });
+    if (ipamError !== undefined) log.warn({ err: ipamError }, 'recovered VF: IPAM release failed');
     await deps.state.remove(rec.containerId, rec.ifname);
   }
   await deps.state.clearOwner(pci);
@@ -165,7 +166,8 @@ export async function addVf(deps: SriovDeps, log: Logger, req: AddRequest): Prom
     if (stale !== null) {
       // A previous ADD of this attachment failed without DEL: undo it before starting over (its
       // allocation names this pod's netns, which would otherwise read as "in use").
-      await releaseAttachment(stale, { deps, log, ipamEnv: ipamEnvFor(stale, req.env) });
+      const ipamError = await releaseVf(stale, { deps, log, ipamEnv: ipamEnvFor(stale, req.env) });
+      if (ipamError !== undefined) log.warn({ err: ipamError }, 'earlier ADD undone: IPAM release failed');
       await deps.state.remove(stale.containerId, stale.ifname);
       if ((await deps.state.owner(stale.deviceID)) === stale.netns)
         await deps.state.clearOwner(stale.deviceID);
@@ -231,19 +233,36 @@ export async function addVf(deps: SriovDeps, log: Logger, req: AddRequest): Prom
     try {
       return await plumb(deps, log, req, record, origSettings, progress);
     } catch (error) {
-      try {
-        await releaseAttachment(record, { deps, log, ipamEnv: ipamEnvFor(record, req.env) });
-        await deps.state.remove(record.containerId, record.ifname);
-        await deps.state.clearOwner(config.deviceID);
-      } catch (rollbackError) {
-        log.error({ err: rollbackError }, 'rollback of failed ADD incomplete; DEL will finish it');
-        throw CniError.from(error, `ADD failed and rollback is incomplete (${String(rollbackError)})`);
-      }
-      throw error;
+      throw await rollback(deps, log, req, record, error);
     }
   } finally {
     await lock.release();
   }
+}
+
+/** Undoes a failed ADD; returns the error to report (the ADD's, with what the rollback could not do). */
+async function rollback(
+  deps: SriovDeps,
+  log: Logger,
+  req: AddRequest,
+  record: Attachment,
+  error: unknown,
+): Promise<unknown> {
+  let ipamError;
+  try {
+    ipamError = await releaseVf(record, { deps, log, ipamEnv: ipamEnvFor(record, req.env) });
+    await deps.state.remove(record.containerId, record.ifname);
+    await deps.state.clearOwner(record.deviceID);
+  } catch (rollbackError) {
+    log.error({ err: rollbackError }, 'rollback of failed ADD incomplete; DEL will finish it');
+    return CniError.from(error, `ADD failed and rollback is incomplete (${String(rollbackError)})`);
+  }
+  if (ipamError === undefined) return error;
+  const original = CniError.from(error);
+  return new CniError(original.code, `${original.message}; rollback: ${ipamError.message}`, {
+    cause: error,
+    details: original.details,
+  });
 }
 
 async function plumb(

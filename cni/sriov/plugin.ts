@@ -11,7 +11,7 @@ import { checkVf } from './check.js';
 import { parseSriovConfig, resolveMac, SriovConfigError } from './config.js';
 import type { SriovDeps } from './deps.js';
 import { acquireLock } from '../../sriov/link/lock.js';
-import { releaseAttachment } from './release.js';
+import { releaseVf } from './release.js';
 import { StateError } from '../../sriov/records/state.js';
 
 function asCniError(error: unknown): unknown {
@@ -55,13 +55,17 @@ export function createSriovPlugin(deps: SriovDeps): CniPluginFn {
       ...(deps.lockTimeoutMs === undefined ? {} : { timeoutMs: deps.lockTimeoutMs }),
     });
     try {
-      const record = await deps.state.load(call.containerId, call.ifname);
-      if (record === null) return; // a concurrent DEL finished it
-      await releaseAttachment(record, { deps, log, ipamEnv: ipamEnvFor(record, call.env) });
+      const loaded = await deps.state.load(call.containerId, call.ifname);
+      if (loaded === null) return; // a concurrent DEL finished it
+      // An sriov-cni record whose allocation file is gone names no netns: the runtime's is the pod's.
+      const netns = call.netns ?? '';
+      const record = loaded.netns === '' && netns !== '' ? { ...loaded, netns } : loaded;
+      const ipamError = await releaseVf(record, { deps, log, ipamEnv: ipamEnvFor(record, call.env) });
       await deps.state.remove(record.containerId, record.ifname);
-      if ((await deps.state.owner(record.deviceID)) === record.netns)
-        await deps.state.clearOwner(record.deviceID);
+      const owner = await deps.state.owner(record.deviceID);
+      if (owner === record.netns || owner === loaded.netns) await deps.state.clearOwner(record.deviceID);
       log.info({ deviceID: record.deviceID }, 'VF released');
+      if (ipamError !== undefined) throw ipamError;
     } finally {
       await lock.release();
     }
@@ -94,7 +98,8 @@ export function createSriovPlugin(deps: SriovDeps): CniPluginFn {
       try {
         const again = await deps.state.load(rec.containerId, rec.ifname);
         if (again === null) continue;
-        await releaseAttachment(again, { deps, log, ipamEnv: ipamEnvFor(again, call.env) });
+        const ipamError = await releaseVf(again, { deps, log, ipamEnv: ipamEnvFor(again, call.env) });
+        if (ipamError !== undefined) log.warn({ err: ipamError }, 'GC: IPAM release failed');
         await deps.state.remove(again.containerId, again.ifname);
         if ((await deps.state.owner(again.deviceID)) === again.netns)
           await deps.state.clearOwner(again.deviceID);

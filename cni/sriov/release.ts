@@ -59,30 +59,54 @@ export interface ReleaseContext {
   readonly skipIpam?: boolean;
 }
 
-/** Errors that a retry of DEL cannot fix are logged and skipped; the rest abort with the record kept. */
+/**
+ * The VF is back on the host (PF side and netdev restored) but the IPAM plugin's DEL failed. The
+ * caller drops the record and the allocation anyway (the VF is free) and reports this error.
+ */
+export class IpamReleaseError extends CniError {
+  constructor(record: Attachment, ipamType: string, cause: unknown) {
+    const inner = CniError.from(cause);
+    super(
+      inner.code,
+      `VF ${record.deviceID} returned to the host, but IPAM "${ipamType}" DEL failed: ${inner.message} (its address may still be reserved: release it in the IPAM plugin)`,
+      { cause, details: inner.details },
+    );
+  }
+}
+
+function ipamTypeOf(record: Attachment): string | undefined {
+  const ipam = record.config.ipam;
+  const type = typeof ipam === 'object' && ipam !== null ? (ipam as Record<string, unknown>).type : undefined;
+  return typeof type === 'string' && type !== '' ? type : undefined;
+}
+
+/** IPAM DEL; returns its error instead of throwing (the VF is restored whatever IPAM says). */
+async function releaseIpam(record: Attachment, ctx: ReleaseContext): Promise<IpamReleaseError | undefined> {
+  const ipamType = ipamTypeOf(record);
+  if (ctx.skipIpam === true || !reached(record, Phase.IPAM) || ipamType === undefined) return undefined;
+  try {
+    await ctx.deps.ipam.del(ipamType, JSON.stringify(record.config), ctx.ipamEnv);
+    return undefined;
+  } catch (error) {
+    // A plugin that refuses the config's version refused the ADD too: it holds nothing.
+    if (error instanceof CniError && error.code === CniErrorCode.IncompatibleVersion) {
+      ctx.log.warn({ err: error, ipam: ipamType }, 'IPAM refused the config version; nothing to release');
+      return undefined;
+    }
+    ctx.log.warn({ err: error, ipam: ipamType }, 'IPAM DEL failed; restoring the VF anyway');
+    return new IpamReleaseError(record, ipamType, error);
+  }
+}
+
+/**
+ * Restores the VF from its record. PF-side or netdev failures throw (the caller keeps the record so
+ * DEL can be retried); an IPAM failure alone throws IpamReleaseError after the VF is back.
+ */
 export async function releaseAttachment(record: Attachment, ctx: ReleaseContext): Promise<void> {
   const { deps, log } = ctx;
-  const ipamType =
-    typeof record.config.ipam === 'object' && record.config.ipam !== null
-      ? (record.config.ipam as Record<string, unknown>).type
-      : undefined;
 
-  // 1. IPAM first, as sriov-cni does: a failure here keeps the record so DEL can be retried.
-  if (
-    ctx.skipIpam !== true &&
-    reached(record, Phase.IPAM) &&
-    typeof ipamType === 'string' &&
-    ipamType !== ''
-  ) {
-    try {
-      await deps.ipam.del(ipamType, JSON.stringify(record.config), ctx.ipamEnv);
-    } catch (error) {
-      // A plugin that refuses the config's version refused the ADD too: it holds nothing, and
-      // failing here would make DEL fail forever.
-      if (!(error instanceof CniError && error.code === CniErrorCode.IncompatibleVersion)) throw error;
-      log.warn({ err: error, ipam: ipamType }, 'IPAM refused the config version; nothing to release');
-    }
-  }
+  // 1. IPAM first, as sriov-cni does; unlike sriov-cni, its failure does not stop the release.
+  const ipamError = await releaseIpam(record, ctx);
 
   // 2. PF side before the netdev: some drivers refuse a netdev MAC change while the PF still
   //    holds an admin MAC with trust off.
@@ -113,6 +137,24 @@ export async function releaseAttachment(record: Attachment, ctx: ReleaseContext)
     }
   }
   if (failures.length > 0) throw failures[0];
+  if (ipamError !== undefined) throw ipamError;
+}
+
+/**
+ * releaseAttachment for callers that then drop the record: an IPAM-only failure is returned (the VF
+ * is back), anything else throws.
+ */
+export async function releaseVf(
+  record: Attachment,
+  ctx: ReleaseContext,
+): Promise<IpamReleaseError | undefined> {
+  try {
+    await releaseAttachment(record, ctx);
+    return undefined;
+  } catch (error) {
+    if (error instanceof IpamReleaseError) return error;
+    throw error;
+  }
 }
 
 interface Found {

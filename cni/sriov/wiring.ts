@@ -1,15 +1,15 @@
 // Builds the plugin's production ports from explicit settings, so the executable and the daemon
 // (running the plugin in-process) wire it the same way. Reads nothing from the environment itself.
-import { createWriteStream } from 'node:fs';
 import { pino } from 'pino';
-import type { DestinationStream, Logger } from 'pino';
+import type { DestinationStream } from 'pino';
 import { createExecRunner } from '../exec.js';
 import type { PluginRunner } from '../exec.js';
 import { createIproute2LinkOps } from '../../sriov/link/iproute2.js';
 import { netnsAlive } from '../../sriov/link/netns.js';
 import { createIproute2VfSettings } from '../../sriov/link/vf-settings-iproute2.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
-import type { SriovDeps, SriovLogOptions } from './deps.js';
+import type { SriovDeps } from './deps.js';
+import { createDelegateLoggers, DEFAULT_DELEGATE_LOG_DIR } from './log-file.js';
 import { createIpam } from './ipam.js';
 import { createSysfsLocateVf } from './locate.js';
 import { systemClock } from '../../lib/clock.js';
@@ -28,32 +28,19 @@ export interface SriovWiring {
   readonly ipamRunner?: PluginRunner;
   /** Where logs go when the config names no logFile; default stderr. Never stdout. */
   readonly logDestination?: DestinationStream;
+  /**
+   * The only directory a config's `logFile` may write into (log-file.ts); default
+   * /var/log/netplumb; null or '' = `logFile` from configs is ignored (with a warning).
+   */
+  readonly delegateLogDir?: string | null;
 }
 
-const LEVELS: Readonly<Record<string, string>> = {
-  panic: 'fatal',
-  error: 'error',
-  warning: 'warn',
-  info: 'info',
-  debug: 'debug',
-};
-
 export function createSriovDeps(w: SriovWiring): SriovDeps {
-  const loggers = new Map<string, Logger>();
-  const logger = (o: SriovLogOptions): Logger => {
-    const key = `${o.logLevel}\0${o.logFile ?? ''}`;
-    let log = loggers.get(key);
-    if (log === undefined) {
-      const level = LEVELS[o.logLevel] ?? 'info';
-      const dest =
-        o.logFile !== null
-          ? createWriteStream(o.logFile, { flags: 'a' })
-          : (w.logDestination ?? pino.destination({ fd: 2, sync: true }));
-      log = pino({ level, base: { component: 'netplumb-sriov' } }, dest);
-      loggers.set(key, log);
-    }
-    return log;
-  };
+  const logger = createDelegateLoggers({
+    logDir: w.delegateLogDir === undefined ? DEFAULT_DELEGATE_LOG_DIR : w.delegateLogDir,
+    fallback: w.logDestination ?? pino.destination({ fd: 2, sync: true }),
+    base: { component: 'netplumb-sriov' },
+  });
   return {
     links: createIproute2LinkOps(),
     pf: w.pf ?? createIproute2VfSettings(),
