@@ -1,11 +1,34 @@
-// The exec adapter of the PluginRunner port with small real executables.
+// The exec adapter of the PluginRunner port with small real executables, run through both
+// ProcessSpawner adapters (Node's child_process and the netplumb-spawner helper): one contract.
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkPluginOutput, createExecRunner, createInProcessRunner } from './exec.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildSpawner } from './daemon/spawner/build.js';
+import { createHelperSpawner } from './daemon/spawner/client.js';
+import type { HelperSpawner } from './daemon/spawner/client.js';
+import {
+  checkPluginOutput,
+  childProcessSpawner,
+  createExecRunner,
+  createInProcessRunner,
+  createPluginLookup,
+} from './exec.js';
+import type { ProcessSpawner } from './exec.js';
 
 let dir: string;
+let helperDir: string;
+let helper: HelperSpawner;
+beforeAll(async () => {
+  helperDir = await mkdtemp(path.join(tmpdir(), 'np-cni-spawner-'));
+  helper = createHelperSpawner({
+    helper: (await buildSpawner(path.join(helperDir, 'netplumb-spawner'))).file,
+  });
+}, 60_000);
+afterAll(async () => {
+  await helper.close();
+  await rm(helperDir, { recursive: true, force: true });
+});
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'np-cni-exec-'));
 });
@@ -13,17 +36,23 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function script(name: string, body: string): Promise<void> {
-  await writeFile(path.join(dir, name), `#!/bin/sh\n${body}\n`);
-  await chmod(path.join(dir, name), 0o755);
+async function script(name: string, body: string, where = dir): Promise<void> {
+  await writeFile(path.join(where, name), `#!/bin/sh\n${body}\n`);
+  await chmod(path.join(where, name), 0o755);
 }
 
-describe('exec runner', () => {
+const spawners: [string, () => ProcessSpawner][] = [
+  ['child_process', () => childProcessSpawner],
+  ['netplumb-spawner', () => helper],
+];
+
+describe.each(spawners)('exec runner over %s', (_name, spawner) => {
   it('passes the CNI_* env and stdin, replacing inherited CNI_* variables', async () => {
     await script('echoer', 'printf "%s|%s|%s|" "$CNI_COMMAND" "$CNI_IFNAME" "$CNI_STALE"; cat');
     const runner = createExecRunner({
       binDirs: [dir],
       baseEnv: { PATH: process.env['PATH'], CNI_STALE: 'leak' },
+      spawner: spawner(),
     });
     const out = await runner.run('echoer', {
       env: { CNI_COMMAND: 'ADD', CNI_IFNAME: 'net1' },
@@ -32,9 +61,29 @@ describe('exec runner', () => {
     expect(out).toEqual({ exitCode: 0, stdout: 'ADD|net1||{"a":1}', stderr: '' });
   });
 
+  it('gives the plugin exactly the env it was given (nothing of this process leaks in)', async () => {
+    await script('envdump', 'env | sort');
+    const runner = createExecRunner({
+      binDirs: [dir],
+      baseEnv: { PATH: '/usr/bin:/bin' },
+      spawner: spawner(),
+    });
+    const out = await runner.run('envdump', { env: { CNI_COMMAND: 'DEL', CNI_ARGS: 'A=b;C=d' }, stdin: '' });
+    const lines = out.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => !/^(PWD|SHLVL|_)=/.test(l));
+    expect(lines).toEqual(['CNI_ARGS=A=b;C=d', 'CNI_COMMAND=DEL', 'PATH=/usr/bin:/bin']);
+  });
+
   it('kills a plugin that outlives the timeout and says so', async () => {
-    await script('sleeper', 'sleep 5');
-    const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env, timeoutMs: 200 });
+    await script('sleeper', 'exec sleep 5');
+    const runner = createExecRunner({
+      binDirs: [dir],
+      baseEnv: process.env,
+      timeoutMs: 200,
+      spawner: spawner(),
+    });
     await expect(runner.run('sleeper', { env: {}, stdin: '' })).rejects.toThrow(
       /timed out after 200 ms and was killed/,
     );
@@ -44,14 +93,122 @@ describe('exec runner', () => {
     const other = await mkdtemp(path.join(tmpdir(), 'np-cni-exec2-'));
     try {
       await script('p', 'echo bin');
-      await writeFile(path.join(other, 'p'), '#!/bin/sh\necho path\n', { mode: 0o755 });
-      const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env });
+      await script('p', 'echo path', other);
+      const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env, spawner: spawner() });
       expect((await runner.run('p', { env: { CNI_PATH: other }, stdin: '' })).stdout).toBe('bin\n');
     } finally {
       await rm(other, { recursive: true, force: true });
     }
   });
 
+  it('returns large stdout and stderr whole, the exit code, and 128 for a signal', async () => {
+    await script(
+      'big',
+      'head -c 300000 /dev/zero | tr "\\0" a; head -c 100000 /dev/zero | tr "\\0" b >&2; exit 3',
+    );
+    await script('selfkill', 'kill -TERM $$');
+    const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env, spawner: spawner() });
+    const big = await runner.run('big', { env: {}, stdin: '' });
+    expect([big.exitCode, big.stdout.length, big.stderr.length]).toEqual([3, 300_000, 100_000]);
+    expect(big.stdout).toMatch(/^a+$/);
+    expect((await runner.run('selfkill', { env: {}, stdin: '' })).exitCode).toBe(128);
+  });
+
+  it('feeds a large stdin to a plugin that reads it all', async () => {
+    await script('wc', 'wc -c');
+    const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env, spawner: spawner() });
+    const stdin = 'x'.repeat(1_000_000);
+    expect((await runner.run('wc', { env: {}, stdin })).stdout.trim()).toBe('1000000');
+  });
+
+  it('runs 16 plugins at once, each with its own output', async () => {
+    await script('id', 'sleep 0.1; echo "$CNI_CONTAINERID"');
+    const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env, spawner: spawner() });
+    const outs = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        runner.run('id', { env: { CNI_CONTAINERID: `c${i}` }, stdin: '' }),
+      ),
+    );
+    expect(outs.map((o) => o.stdout)).toEqual(Array.from({ length: 16 }, (_, i) => `c${i}\n`));
+  });
+
+  it('a cached plugin path that vanished is looked up again', async () => {
+    const other = await mkdtemp(path.join(tmpdir(), 'np-cni-exec3-'));
+    try {
+      await script('p', 'echo first');
+      await script('p', 'echo second', other);
+      const lookup = createPluginLookup();
+      const runner = createExecRunner({
+        binDirs: [dir, other],
+        baseEnv: process.env,
+        spawner: spawner(),
+        lookup,
+      });
+      expect((await runner.run('p', { env: {}, stdin: '' })).stdout).toBe('first\n');
+      await rm(path.join(dir, 'p'));
+      expect((await runner.run('p', { env: {}, stdin: '' })).stdout).toBe('second\n');
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('netplumb-spawner', () => {
+  it('starts plugins from the helper, not by forking this process', async () => {
+    await script('ppid', 'echo $PPID');
+    const runner = createExecRunner({ binDirs: [dir], baseEnv: process.env, spawner: helper });
+    const ppid = Number((await runner.run('ppid', { env: {}, stdin: '' })).stdout.trim());
+    expect(ppid).toBe(helper.helperPid());
+    expect(ppid).not.toBe(process.pid);
+  });
+
+  it('reports a plugin that cannot be executed as a spawn failure', async () => {
+    await writeFile(path.join(dir, 'noexec'), 'not a program');
+    await chmod(path.join(dir, 'noexec'), 0o755);
+    await expect(helper.run(path.join(dir, 'noexec'), {}, '', 5_000)).rejects.toMatchObject({
+      code: 'spawn-failed',
+      errno: 'ENOEXEC',
+    });
+  });
+
+  it('fails the calls in flight when the helper dies, and starts a new one for the next call', async () => {
+    await script('slow', 'exec sleep 5');
+    const own = createHelperSpawner({ helper: path.join(helperDir, 'netplumb-spawner') });
+    try {
+      await script('ok', 'echo ok');
+      expect((await own.run(path.join(dir, 'ok'), {}, '', 5_000)).stdout).toBe('ok\n');
+      const first = own.helperPid() ?? 0;
+      const inFlight = own.run(path.join(dir, 'slow'), {}, '', 10_000);
+      process.kill(first, 'SIGKILL');
+      await expect(inFlight).rejects.toMatchObject({ code: 'spawner-gone' });
+      expect((await own.run(path.join(dir, 'ok'), {}, '', 5_000)).stdout).toBe('ok\n');
+      expect(own.helperPid()).not.toBe(first);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('plugin lookup cache', () => {
+  it('answers from the cache within the TTL and searches again after it', async () => {
+    const late = await mkdtemp(path.join(tmpdir(), 'np-cni-exec4-'));
+    try {
+      await script('p', 'true', late);
+      let t = 0;
+      const lookup = createPluginLookup({ ttlMs: 1_000, now: () => t });
+      expect(await lookup.find('p', [dir, late])).toBe(path.join(late, 'p'));
+      await script('p', 'true');
+      t = 999;
+      expect(await lookup.find('p', [dir, late])).toBe(path.join(late, 'p'));
+      t = 1_000;
+      expect(await lookup.find('p', [dir, late])).toBe(path.join(dir, 'p'));
+    } finally {
+      await rm(late, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('plugin output', () => {
   it('turns error JSON on stdout or stderr into a CniError with the plugin code', () => {
     const err = { cniVersion: '1.0.0', code: 7, msg: 'bad master', details: 'eth9' };
     expect(() =>

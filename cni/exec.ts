@@ -1,8 +1,11 @@
 // The runtime side's port for running one plugin: `PluginRunner.run(type, req)`. The exec adapter
-// finds `type` in binDirs + CNI_PATH and runs it as a child process (env, stdin, timeout); the
-// in-process adapter calls CniPluginFn functions (the daemon and tests use it for our own plugins).
+// finds `type` in binDirs + CNI_PATH (PluginLookup, cached in the daemon) and runs it as a child
+// process (env, stdin, timeout) through a ProcessSpawner: Node's child_process in the CLI, the
+// netplumb-spawner helper in the daemon. The in-process adapter calls CniPluginFn functions (the
+// daemon and tests use it for our own plugins).
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { CniError, CniErrorCode } from './errors.js';
 import { isJsonObject } from '../lib/json.js';
@@ -11,6 +14,32 @@ import type { CniPluginFn, CniRequest, CniResponse } from './skel.js';
 export interface PluginOutput extends CniResponse {
   /** What the plugin wrote to stderr (exec adapter only). */
   readonly stderr: string;
+}
+
+/** How one child process ended, with everything it wrote. */
+export interface ProcessResult {
+  /** Exit code, or null when it was killed by a signal. */
+  readonly exitCode: number | null;
+  readonly signal: number | null;
+  /** Killed with SIGKILL because it outlived its timeout. */
+  readonly timedOut: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Port: runs one executable (argv = [file]) with exactly `env`, writes `stdin`, collects stdout and
+ * stderr until both are closed, SIGKILLs it at `timeoutMs`. Rejects only when it cannot start (the
+ * error's `code` is the errno name, e.g. ENOENT). Adapters: Node's child_process (below) and the
+ * daemon's netplumb-spawner helper (cni/daemon/spawner/client.ts), which does not fork the daemon.
+ */
+export interface ProcessSpawner {
+  run(
+    file: string,
+    env: Readonly<Record<string, string>>,
+    stdin: string,
+    timeoutMs: number,
+  ): Promise<ProcessResult>;
 }
 
 export interface PluginRunner {
@@ -24,6 +53,10 @@ export interface ExecRunnerOptions {
   /** Environment the child inherits (its CNI_* variables are replaced by the request's). */
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
   readonly timeoutMs?: number;
+  /** How the plugin process is started (default: Node's child_process). */
+  readonly spawner?: ProcessSpawner;
+  /** Where plugins are found (default: searched on every call, no cache). */
+  readonly lookup?: PluginLookup;
 }
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 60_000;
@@ -48,6 +81,50 @@ export async function findPlugin(type: string, dirs: readonly string[]): Promise
   );
 }
 
+/** Plugin path resolution; `forget` drops a cached answer that turned out stale. */
+export interface PluginLookup {
+  find(type: string, dirs: readonly string[]): Promise<string>;
+  forget(type: string, dirs: readonly string[]): void;
+}
+
+const UNCACHED: PluginLookup = { find: findPlugin, forget: () => undefined };
+
+export interface PluginLookupOptions {
+  /** A found path is trusted this long before it is searched again (default 10 s). */
+  readonly ttlMs?: number;
+  /** Monotonic milliseconds (default performance.now). */
+  readonly now?: () => number;
+  /** Most (type, dirs) answers kept (default 256). */
+  readonly maxEntries?: number;
+}
+
+/**
+ * Caches where each plugin was found, so a daemon does not stat every directory for every delegate
+ * call. A plugin removed since is found again at once (the spawn fails, the runner forgets and
+ * retries); one installed into an earlier directory is seen within `ttlMs`.
+ */
+export function createPluginLookup(opts: PluginLookupOptions = {}): PluginLookup {
+  const ttl = opts.ttlMs ?? 10_000;
+  const now = opts.now ?? (() => performance.now());
+  const max = opts.maxEntries ?? 256;
+  const cache = new Map<string, { file: string; at: number }>();
+  const keyOf = (type: string, dirs: readonly string[]): string => `${type}\0${dirs.join('\0')}`;
+  return {
+    async find(type, dirs) {
+      const key = keyOf(type, dirs);
+      const hit = cache.get(key);
+      if (hit !== undefined && now() - hit.at < ttl) return hit.file;
+      const file = await findPlugin(type, dirs);
+      if (cache.size >= max) cache.delete(cache.keys().next().value ?? '');
+      cache.set(key, { file, at: now() });
+      return file;
+    },
+    forget(type, dirs) {
+      cache.delete(keyOf(type, dirs));
+    },
+  };
+}
+
 function childEnv(
   base: Readonly<Record<string, string | undefined>>,
   req: Readonly<Record<string, string | undefined>>,
@@ -58,57 +135,87 @@ function childEnv(
   return out;
 }
 
+/** The ProcessSpawner over Node's child_process (forks this process: fine for a short-lived CLI). */
+export const childProcessSpawner: ProcessSpawner = {
+  run(file, env, stdin, timeoutMs) {
+    return new Promise<ProcessResult>((resolve, reject) => {
+      const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => errOut.push(c));
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({
+          exitCode: code,
+          signal: signal === null ? null : osConstants.signals[signal],
+          timedOut,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(errOut).toString('utf8'),
+        });
+      });
+      // A plugin that exits without reading stdin makes the write fail with EPIPE: its exit code tells.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(stdin);
+    });
+  },
+};
+
+/** A spawn that failed because the file is gone or not executable: worth one more lookup. */
+function isStalePath(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown } | undefined;
+  return ['ENOENT', 'EACCES', 'ENOTDIR'].some((c) => e?.code === c || e?.errno === c);
+}
+
 export function createExecRunner(opts: ExecRunnerOptions): PluginRunner {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
   const baseEnv = opts.baseEnv ?? {};
+  const spawner = opts.spawner ?? childProcessSpawner;
+  const lookup = opts.lookup ?? UNCACHED;
+  async function start(file: string, req: CniRequest): Promise<ProcessResult> {
+    try {
+      return await spawner.run(file, childEnv(baseEnv, req.env), req.stdin, timeoutMs);
+    } catch (err) {
+      throw new CniError(CniErrorCode.Internal, `failed to run plugin ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
   return {
     async run(type, req) {
       const cniPath = (req.env['CNI_PATH'] ?? '').split(':').filter((p) => p !== '');
-      const file = await findPlugin(type, [...opts.binDirs, ...cniPath]);
-      return new Promise<PluginOutput>((resolve, reject) => {
-        const child = spawn(file, [], { env: childEnv(baseEnv, req.env), stdio: ['pipe', 'pipe', 'pipe'] });
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        let timedOut = false;
-        const timer = setTimeout(() => {
-          timedOut = true;
-          child.kill('SIGKILL');
-        }, timeoutMs);
-        child.stdout.on('data', (c: Buffer) => out.push(c));
-        child.stderr.on('data', (c: Buffer) => errOut.push(c));
-        child.on('error', (err) => {
-          clearTimeout(timer);
-          reject(
-            new CniError(CniErrorCode.Internal, `failed to run plugin ${file}: ${err.message}`, {
-              cause: err,
-            }),
-          );
-        });
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          const stderr = Buffer.concat(errOut).toString('utf8');
-          if (timedOut) {
-            reject(
-              new CniError(
-                CniErrorCode.Internal,
-                `plugin ${file} timed out after ${timeoutMs} ms and was killed`,
-                {
-                  details: stderr,
-                },
-              ),
-            );
-            return;
-          }
-          resolve({
-            exitCode: code ?? (signal === null ? 1 : 128),
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr,
-          });
-        });
-        // A plugin that exits without reading stdin makes the write fail with EPIPE: its exit code tells.
-        child.stdin.on('error', () => undefined);
-        child.stdin.end(req.stdin);
-      });
+      const dirs = [...opts.binDirs, ...cniPath];
+      let file = await lookup.find(type, dirs);
+      let result: ProcessResult;
+      try {
+        result = await start(file, req);
+      } catch (err) {
+        if (lookup === UNCACHED || !isStalePath((err as Error).cause)) throw err;
+        lookup.forget(type, dirs);
+        file = await lookup.find(type, dirs);
+        result = await start(file, req);
+      }
+      if (result.timedOut) {
+        throw new CniError(
+          CniErrorCode.Internal,
+          `plugin ${file} timed out after ${timeoutMs} ms and was killed`,
+          { details: result.stderr },
+        );
+      }
+      return {
+        exitCode: result.exitCode ?? (result.signal === null ? 1 : 128),
+        stdout: result.stdout,
+        stderr: result.stderr,
+      };
     },
   };
 }

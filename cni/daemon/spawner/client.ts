@@ -2,6 +2,7 @@
 // long-lived C process that posix_spawns each delegate (netplumb-spawner.c). The daemon never
 // forks itself per delegate: the helper is started once (restarted on the next call if it dies),
 // each call is one framed request on its stdin, and stdout/stderr/exit come back as frames.
+import { NetplumbError } from '../../../lib/errors.js';
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import { constants } from 'node:os';
@@ -17,13 +18,14 @@ const GUARD_MS = 5_000;
 /** Largest request the helper accepts (netplumb-spawner.c MAX_REQUEST). */
 const MAX_REQUEST = 64 << 20;
 
-export class SpawnerError extends Error {
+/** The helper could not run a plugin (`spawn-failed`, with its errno) or is gone (`spawner-gone`). */
+export class SpawnerError extends NetplumbError {
   override readonly name = 'SpawnerError';
-  /** errno name (ENOENT, EACCES, ...) for spawn failures; SPAWNER_GONE when the helper died. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  /** errno name of a failed spawn (ENOENT, EACCES, ...). */
+  readonly errno: string | undefined;
+  constructor(code: 'spawn-failed' | 'spawner-gone', message: string, errno?: string) {
+    super(code, message);
+    this.errno = errno;
   }
 }
 
@@ -105,7 +107,7 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
       if (type === T_SPAWN_ERROR) {
         const errno = frame.readInt32LE(5);
         const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
-        p.reject(new SpawnerError(code, `spawn failed: ${code}`));
+        p.reject(new SpawnerError('spawn-failed', `spawn failed: ${code}`, code));
         return;
       }
       const signaled = frame.readUInt8(5) === 1;
@@ -139,7 +141,7 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
     const gone = (why: string): void => {
       if (helper !== h) return;
       helper = undefined;
-      failAll(new SpawnerError('SPAWNER_GONE', `netplumb-spawner ${opts.helper} ${why}`));
+      failAll(new SpawnerError('spawner-gone', `netplumb-spawner ${opts.helper} ${why}`));
     };
     h.on('error', (err) => {
       gone(`cannot run: ${err.message}`);
@@ -159,12 +161,14 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
       nextId = nextId >= 0xfffffffe ? 1 : nextId + 1;
       const frame = encodeRequest(id, file, env, stdin, timeoutMs);
       if (frame.length - 4 > MAX_REQUEST) {
-        return Promise.reject(new SpawnerError('E2BIG', `request of ${frame.length} bytes is too large`));
+        return Promise.reject(
+          new SpawnerError('spawn-failed', `request of ${frame.length} bytes is too large`, 'E2BIG'),
+        );
       }
       return new Promise<ProcessResult>((resolve, reject) => {
         const guard = setTimeout(() => {
           pending.delete(id);
-          reject(new SpawnerError('SPAWNER_GONE', `netplumb-spawner did not answer within ${timeoutMs} ms`));
+          reject(new SpawnerError('spawner-gone', `netplumb-spawner did not answer within ${timeoutMs} ms`));
         }, timeoutMs + GUARD_MS);
         guard.unref();
         pending.set(id, { out: [], err: [], resolve, reject, guard });
