@@ -93,3 +93,34 @@ export function fromLegacyRecord(
     result: null,
   };
 }
+
+/**
+ * The record as sriov-cni's DEL reads its cache (`types.NetConf`: the network config merged with
+ * `Master`, `VFID`, `MAC`, `OrigVfState`), so a node rolled back to sriov-cni still releases the
+ * VFs netplumb attached. Written alongside our own fields in the same file.
+ */
+export function toLegacyView(record: Attachment): Record<string, unknown> {
+  const o = record.origSettings;
+  const linkState = o.linkState === null ? 0 : LINK_STATES.indexOf(o.linkState);
+  return {
+    ...record.config,
+    deviceID: record.deviceID,
+    Master: record.pfNetdev,
+    VFID: record.vfIndex,
+    MAC: record.configured.mac ? (record.podMac ?? '') : '',
+    OrigVfState: {
+      HostIFName: record.origNetdev?.name ?? '',
+      SpoofChk: o.spoofchk ?? false,
+      Trust: o.trust ?? false,
+      AdminMAC: o.mac ?? '',
+      EffectiveMAC: record.origNetdev?.mac ?? '',
+      Vlan: o.vlan ?? 0,
+      VlanQoS: o.qos ?? 0,
+      VlanProto: o.vlanProto?.toLowerCase() === '802.1ad' ? 0x88a8 : 0x8100,
+      MinTxRate: o.minTxRate ?? 0,
+      MaxTxRate: o.maxTxRate ?? 0,
+      LinkState: linkState < 0 ? 0 : linkState,
+      ...(record.origNetdev === null ? {} : { MTU: record.origNetdev.mtu }),
+    },
+  };
+}

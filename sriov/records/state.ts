@@ -8,7 +8,7 @@ import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { fromLegacyRecord, isLegacyRecord } from './legacy.js';
+import { fromLegacyRecord, isLegacyRecord, toLegacyView } from './legacy.js';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cni/sriov';
@@ -163,7 +163,9 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
     load: (cid, ifname) => parseFile(recordFile(cid, ifname), { cid, ifname }),
     async save(record) {
       await ensure();
-      await atomicWrite(recordFile(record.containerId, record.ifname), `${JSON.stringify(record)}\n`);
+      // sriov-cni's NetConf fields first (read by its DEL after a switch back), ours win on overlap.
+      const doc = { ...toLegacyView(record), ...record };
+      await atomicWrite(recordFile(record.containerId, record.ifname), `${JSON.stringify(doc)}\n`);
     },
     async remove(cid, ifname) {
       await rm(recordFile(cid, ifname), { force: true });
