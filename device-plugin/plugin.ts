@@ -1,6 +1,8 @@
 // The device plugin process: config + discovery → pools → one gRPC server per pool, registered
 // with the kubelet; kept current by config-file events, SIGHUP, link events and a rescan timer, and
 // re-registered when the kubelet restarts. Every change runs through one queue, in order.
+import { systemClock } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -24,26 +26,6 @@ import {
 import type { KubeletRegistrar } from './registration.js';
 
 /** Timer port (tests may pass their own). */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): () => void;
-  setInterval(fn: () => void, ms: number): () => void;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    return () => {
-      clearTimeout(t);
-    };
-  },
-  setInterval: (fn, ms) => {
-    const t = setInterval(fn, ms);
-    return () => {
-      clearInterval(t);
-    };
-  },
-};
-
 export interface DevicePluginDeps {
   readonly configFile: string;
   readonly resourcePrefix: string;
@@ -62,7 +44,8 @@ export interface DevicePluginDeps {
   readonly rescanIntervalMs: number;
   /** Subscribes to link up/down events (production: `ip monitor link`); returns unsubscribe. */
   readonly linkEvents?: (onEvent: () => void) => () => void;
-  readonly timers?: Timers;
+  /** Timers for retries, debounces and rescans; default the system clock. */
+  readonly clock?: Clock;
 }
 
 export interface PoolStatus {
@@ -109,7 +92,7 @@ export async function loadConfig(file: string, resourcePrefix: string): Promise<
 }
 
 export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
-  const timers = deps.timers ?? realTimers;
+  const timers = deps.clock ?? systemClock;
   const paths = kubeletPaths(deps.kubeletRoot);
   const mode = detectRegistrationMode(deps.registration, paths);
   const socketDir = mode === 'legacy' ? paths.devicePluginDir : paths.pluginsRegistryDir;
@@ -195,7 +178,7 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
   }
 
   async function rebuild(): Promise<void> {
-    if (config === null) return;
+    if (config === null || stopped) return;
     model = await deps.discover();
     for (const w of model.warnings) log.debug({ warning: w }, 'discovery warning');
     await applyPools(buildPools(config.pools, model));
@@ -288,9 +271,15 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     return { ok: true };
   }
 
+  // A pending debounce is cancelled by stop(): one firing after it would serve pools again.
   function debounced(fn: () => void, ms: number): () => void {
     let cancel: (() => void) | null = null;
+    stops.push(() => {
+      cancel?.();
+      cancel = null;
+    });
     return () => {
+      if (stopped) return;
       cancel?.();
       cancel = timers.setTimeout(() => {
         cancel = null;

@@ -1,8 +1,13 @@
-// Time as a port: injected wherever there is polling, backoff or a deadline, so tests drive it.
-// Lives in sriov/ (the lowest layer) because device-plugin/ and cni/ both depend on it.
+// Time as one port: injected wherever there is polling, backoff, a timer or a deadline, so tests
+// drive it. Timers return a cancel function; they do not keep the process alive on their own
+// (a daemon's servers do that), so a forgotten timer never blocks an exit.
+export type CancelTimer = () => void;
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
+  setTimeout(fn: () => void, ms: number): CancelTimer;
+  setInterval(fn: () => void, ms: number): CancelTimer;
 }
 
 export const systemClock: Clock = {
@@ -11,4 +16,18 @@ export const systemClock: Clock = {
     new Promise((resolve) => {
       setTimeout(resolve, ms);
     }),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return () => {
+      clearTimeout(t);
+    };
+  },
+  setInterval: (fn, ms) => {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return () => {
+      clearInterval(t);
+    };
+  },
 };

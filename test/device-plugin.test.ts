@@ -407,7 +407,7 @@ describe('config reload', () => {
     const r = await plugin.reload();
     expect(r.ok).toBe(false);
     expect(r.error).toBe(
-      'resourceList[0].selectors[0].rootDevices[0]: "a#3-1": range "3-1" ends before it starts',
+      'resourceList[0].selectors[0].rootDevices[0]: "a#3-1": "3-1" runs backwards; write "1-3"',
     );
     expect(
       plugin

@@ -1,18 +1,8 @@
 // Named readiness conditions ("caches synced", "primary network config written", …). The daemon is
 // ready when all are met; requests that need readiness wait for it within a deadline instead of
 // failing during a restart.
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): { unref?: () => unknown };
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => {
-    clearTimeout(h as NodeJS.Timeout);
-  },
-};
-
+import { systemClock } from '../../lib/clock.js';
+import type { Clock } from '../../lib/clock.js';
 export interface Readiness {
   /** Declares or updates a condition; `reason` says what is missing when not met. */
   set(condition: string, met: boolean, reason?: string): void;
@@ -23,7 +13,7 @@ export interface Readiness {
   waitReady(ms: number): Promise<boolean>;
 }
 
-export function createReadiness(timers: Timers = realTimers): Readiness {
+export function createReadiness(clock: Clock = systemClock): Readiness {
   const unmet = new Map<string, string>();
   let waiters: (() => void)[] = [];
   const notify = (): void => {
@@ -48,10 +38,10 @@ export function createReadiness(timers: Timers = realTimers): Readiness {
       if (unmet.size === 0) return Promise.resolve(true);
       return new Promise((resolve) => {
         const done = (): void => {
-          timers.clearTimeout(timer);
+          cancel();
           resolve(true);
         };
-        const timer = timers.setTimeout(() => {
+        const cancel = clock.setTimeout(() => {
           waiters = waiters.filter((f) => f !== done);
           resolve(false);
         }, ms);

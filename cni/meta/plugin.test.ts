@@ -9,6 +9,7 @@ import { CniError } from '../errors.js';
 import { createInProcessRunner } from '../exec.js';
 import { createPlugin } from '../skel.js';
 import type { CniPluginFn } from '../skel.js';
+import { systemClock } from '../../lib/clock.js';
 import type { Clock } from '../../lib/clock.js';
 import { createTestNetns } from '../../test/support/netns.js';
 import type { TestNetns } from '../../test/support/netns.js';
@@ -62,7 +63,7 @@ function recorder(opts: { statusFails?: boolean } = {}) {
 function meta(cluster: CniPluginFn, clock?: Clock) {
   return createMetaPlugin({
     logger: pino({ level: 'silent' }),
-    clock: clock ?? { now: () => Date.now(), sleep: () => Promise.resolve() },
+    clock: clock ?? { ...systemClock, sleep: () => Promise.resolve() },
     kubeFor: () => undefined,
     podResourcesFor: () => {
       throw new Error('not used');
@@ -128,6 +129,7 @@ describe('createMetaPlugin without an API server (delegates-only mode)', () => {
     const sleeps: number[] = [];
     const file = path.join(dir, 'ready');
     const clock: Clock = {
+      ...systemClock,
       now: () => now,
       sleep: async (ms) => {
         sleeps.push(ms);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock } from './lock.js';
+import { systemClock } from '../../lib/clock.js';
 import type { Clock } from '../../lib/clock.js';
 
 let dir: string;
@@ -48,7 +49,7 @@ describe('acquireLock', () => {
   it('times out against a live holder, naming it', async () => {
     const held = await acquireLock(dir, 'vf');
     let now = 0;
-    const clock: Clock = { now: () => now, sleep: (ms) => ((now += ms), Promise.resolve()) };
+    const clock: Clock = { ...systemClock, now: () => now, sleep: (ms) => ((now += ms), Promise.resolve()) };
     await expect(acquireLock(dir, 'vf', { clock, timeoutMs: 500 })).rejects.toThrow(
       new RegExp(`held by pid ${process.pid}`),
     );
