@@ -1,7 +1,7 @@
 // The device plugin's faults (issues 11 and 13) against the fake kubelet (real gRPC on unix sockets,
 // dialing like grpc-go < 1.26) and simulated nodes on disk: the config watcher's scope, Allocate
 // refusals, name validation.
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -172,5 +172,27 @@ describe('config watcher (issue 11)', () => {
     await symlink('..v2', path.join(vol, '..data_tmp'));
     await rename(path.join(vol, '..data_tmp'), path.join(vol, '..data'));
     await env.kubelet.waitForPlugin('intel.com/swapped');
+  });
+});
+
+describe('stop (issue 13 bug 3)', () => {
+  it('stays stopped when a config event is still being debounced at stop()', async () => {
+    const env = await setup();
+    await env.kubelet.waitForPlugin(NETDEV);
+    const socket = path.join(env.kubelet.devicePluginDir, 'intel.com_netdev.sock');
+    const registrations = env.kubelet.registrations.length;
+    await writeFile(env.configFile, JSON.stringify(CONFIG)); // a reload is now 50 ms away
+    await env.plugin.stop();
+    await sleep(400);
+    await env.plugin.settled();
+    // Before: the debounced reload ran after stop(), served the pool again and re-registered, so
+    // the process kept a listening socket (and never exited) after SIGTERM.
+    expect(
+      await stat(socket).then(
+        () => 'present',
+        () => 'absent',
+      ),
+    ).toBe('absent');
+    expect(env.kubelet.registrations.length).toBe(registrations);
   });
 });
