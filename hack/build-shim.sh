@@ -1,11 +1,10 @@
 #!/bin/sh
-# Builds the CNI launcher netplumb-shim (static C) into dist/shim/ (npm run build:shim).
+# Builds the C programs (netplumb-shim, netplumb-spawner) into dist/ with the one C build
+# (cni/daemon/c-build.ts: one set of compiler flags, static or fail). npm run build:shim.
 set -eu
 cd "$(dirname "$0")/.."
-mkdir -p dist/shim
-cc=${CC:-cc}
-if ! $cc -static -Os -s -Wall -Wextra -o dist/shim/netplumb-shim.tmp cni/daemon/shim/netplumb-shim.c 2>/dev/null; then
-  echo "static link failed; building a dynamically linked shim" >&2
-  $cc -Os -s -Wall -Wextra -o dist/shim/netplumb-shim.tmp cni/daemon/shim/netplumb-shim.c
-fi
-mv dist/shim/netplumb-shim.tmp dist/shim/netplumb-shim
+exec node --import tsx hack/build-c.ts
+# netplumb-spawner: the daemon's delegate launcher (posix_spawn). Static only: no dynamic fallback.
+mkdir -p dist/spawner
+$cc -static -O2 -s -Wall -Wextra -Werror -o dist/spawner/netplumb-spawner.tmp cni/daemon/spawner/netplumb-spawner.c
+mv dist/spawner/netplumb-spawner.tmp dist/spawner/netplumb-spawner
