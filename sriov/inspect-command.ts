@@ -1,8 +1,11 @@
 // `netplumb inspect`: discover the node and print it (human table, or --json for machines).
 // Warnings about the tree go to stderr, so `--json` stdout stays parseable.
+import path from 'node:path';
 import { Command } from 'commander';
 import { discoverNode } from './discover.js';
 import { InspectError, inspectDocument, renderInspect, selectPf } from './inspect.js';
+import { readNodeHeader, renderNodeHeader } from './node-header.js';
+import { simulatedHost, systeminformationHost } from './node-info.js';
 import { SIMULATED_NODE_ENV, simulatedNodePaths } from './simulated-node-port.js';
 import { resolveSysfsRoot } from './sysfs.js';
 import { resolveVfStateSource } from './vf-state.js';
@@ -44,11 +47,18 @@ export function inspectCommand(deps: InspectCommandDeps): Command {
           exitCode: 2,
         });
       const sim = simulatedDir === undefined ? null : simulatedNodePaths(simulatedDir);
-      const model = await discoverNode({
-        sysfsRoot: sim?.sysfsRoot ?? resolveSysfsRoot(flags.sysfsRoot, deps.env),
-        vfState: resolveVfStateSource(sim?.linksFile ?? flags.linksFile),
-        all: flags.all === true,
-      });
+      const sysfsRoot = sim?.sysfsRoot ?? resolveSysfsRoot(flags.sysfsRoot, deps.env);
+      // The node header: host facts from systeminformation, or the simulated node's host.json.
+      const host =
+        simulatedDir === undefined ? systeminformationHost() : simulatedHost(path.resolve(simulatedDir));
+      const [model, header] = await Promise.all([
+        discoverNode({
+          sysfsRoot,
+          vfState: resolveVfStateSource(sim?.linksFile ?? flags.linksFile),
+          all: flags.all === true,
+        }),
+        readNodeHeader(host, sysfsRoot),
+      ]);
       for (const w of model.warnings) deps.stderr.write(`warning: ${w}\n`);
       let shown = model;
       if (flags.pf !== undefined) {
@@ -61,7 +71,9 @@ export function inspectCommand(deps: InspectCommandDeps): Command {
         }
       }
       deps.stdout.write(
-        flags.json === true ? `${JSON.stringify(inspectDocument(shown), null, 2)}\n` : renderInspect(shown),
+        flags.json === true
+          ? `${JSON.stringify({ node: header, ...inspectDocument(shown) }, null, 2)}\n`
+          : renderNodeHeader(header) + renderInspect(shown),
       );
     });
 }

@@ -48,8 +48,23 @@ describe('netplumb inspect --json', CLI, () => {
     const r = await netplumb(['inspect', '--json', ...fixtureArgs(X710)]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    const doc = JSON.parse(r.stdout) as { pfs: Record<string, unknown>[]; nics: Record<string, unknown>[] };
-    expect(Object.keys(doc)).toEqual(['pfs', 'nics']);
+    const doc = JSON.parse(r.stdout) as {
+      node: Record<string, unknown>;
+      pfs: Record<string, unknown>[];
+      nics: Record<string, unknown>[];
+    };
+    expect(Object.keys(doc)).toEqual(['node', 'pfs', 'nics']);
+    expect(Object.keys(doc.node)).toEqual([
+      'os',
+      'kernel',
+      'cpuModel',
+      'sockets',
+      'cores',
+      'threads',
+      'memTotalBytes',
+      'origin',
+      'numaNodes',
+    ]);
     const pf = doc.pfs[0]!;
     expect(Object.keys(pf)).toEqual([
       'pciAddress',
@@ -96,7 +111,13 @@ describe('netplumb inspect --json', CLI, () => {
       sysfsRoot: path.join(CX5, 'sys'),
       vfState: fileVfState(path.join(CX5, 'links.json')),
     });
-    expect(JSON.parse(r.stdout)).toEqual(inspectDocument(model));
+    const { node, ...rest } = JSON.parse(r.stdout) as { node: { numaNodes: { id: number; cpus: string }[] } };
+    expect(rest).toEqual(inspectDocument(model));
+    // The NUMA part of the header comes from the fixture's sysfs (the host part from this machine).
+    expect(node.numaNodes.map((n) => [n.id, n.cpus])).toEqual([
+      [0, '0-7'],
+      [1, '8-15'],
+    ]);
   });
 
   it('takes a simulated node from --simulated-node or NETPLUMB_SIMULATED_NODE', async () => {
@@ -131,6 +152,9 @@ describe('netplumb inspect (human table)', CLI, () => {
     const r = await netplumb(['inspect', ...fixtureArgs(X710)]);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^Node  .*kernel/);
+    // The node header ends with a blank line; the PF table follows.
+    lines.splice(0, lines.indexOf('') + 1);
     expect(lines[0]).toMatch(
       /^PF 0000:3b:00\.0 {2}ens785f0 {2}8086:1572 {2}driver i40e {2}numa 0 {2}ether {2}up {2}VFs 8\/64 {2}\(2 DPDK\)$/,
     );
@@ -148,14 +172,14 @@ describe('netplumb inspect (human table)', CLI, () => {
       vfState: fileVfState(path.join(X710, 'links.json')),
     });
     const r = await netplumb(['inspect', ...fixtureArgs(X710)]);
-    expect(r.stdout).toBe(renderInspect(model));
+    expect(r.stdout.slice(r.stdout.indexOf('\n\n') + 2)).toBe(renderInspect(model));
     expect(renderInspect(selectPf(model, 'ens801f1'))).toMatch(/VFs 0\/64\n\nOther|VFs 0\/64\n\nNICs/);
   });
 
   it('runs on this machine’s real /sys (no SR-IOV) and lists its NICs', async () => {
     const r = await netplumb(['inspect', '--sysfs-root', '/sys']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^No SR-IOV physical functions found\./);
+    expect(r.stdout).toMatch(/^Node  .*\nCPU   .*\n(NUMA  .*\n)+\nNo SR-IOV physical functions found\./);
     expect(r.stdout).toMatch(/\nNICs\n {2}NAME +KIND/);
     const json = await netplumb(['inspect', '--json', '--sysfs-root', '/sys']);
     const doc = JSON.parse(json.stdout) as { pfs: unknown[]; nics: { name: string }[] };

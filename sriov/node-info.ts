@@ -130,6 +130,11 @@ function readMemTotal(fs: SysfsReader, file: string): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/** NUMA nodes with their CPUs, memory and hugepages (`devices/system/node`); empty when absent. */
+export function readNumaNodesAt(sysfsRoot: string): NumaNode[] {
+  return readNumaNodes(new SysfsReader(sysfsRoot));
+}
+
 function readNumaNodes(fs: SysfsReader): NumaNode[] {
   const base = fs.path('devices', 'system', 'node');
   const nodes: NumaNode[] = [];
