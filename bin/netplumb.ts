@@ -34,6 +34,8 @@ const subcommands: Readonly<Record<string, Loader>> = {
   install: async () => (await import('../cni/daemon/command.js')).installCommand(process),
   uninstall: async () => (await import('../cni/daemon/command.js')).uninstallCommand(process),
   vf: async () => (await import('../sriov/provision/command.js')).vfCommand(io),
+  webhook: async () =>
+    (await import('../webhook/command.js')).webhookCommand({ ...io, setExitCode: (c) => (process.exitCode = c) }),
 };
 
 const program = new Command('netplumb')

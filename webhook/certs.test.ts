@@ -1,0 +1,162 @@
+import { X509Certificate } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadKubeConfig } from '../cni/daemon/kube-informers.js';
+import { createCertificates, renewalReason, serviceDnsNames } from './certs.js';
+import { ensureCertificates, fileCertStore, kubeCertStore } from './cert-store.js';
+
+const REQ = { service: 'netplumb-webhook', namespace: 'netplumb', days: 365, now: new Date() };
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'netplumb-certs-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('createCertificates', () => {
+  it('makes a CA and a serving certificate for the Service names, signed by it', () => {
+    const b = createCertificates(REQ);
+    const ca = new X509Certificate(b.caCert);
+    const cert = new X509Certificate(b.cert);
+    expect(ca.ca).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(cert.checkIssued(ca)).toBe(true);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    for (const n of serviceDnsNames('netplumb-webhook', 'netplumb')) expect(cert.checkHost(n)).toBe(n);
+    expect(cert.checkHost('other.netplumb.svc')).toBeUndefined();
+    expect(cert.keyUsage).toContain('1.3.6.1.5.5.7.3.1'); // serverAuth
+    expect(renewalReason(b, REQ, 30)).toBeUndefined();
+  });
+
+  it('says why a stored bundle must be replaced', () => {
+    const b = createCertificates({ ...REQ, days: 10 });
+    expect(renewalReason(b, REQ, 30)).toMatch(/expires in 9 days/);
+    expect(renewalReason(b, { ...REQ, service: 'renamed' }, 1)).toMatch(/does not name renamed/);
+    const other = createCertificates(REQ);
+    expect(renewalReason({ ...b, caCert: other.caCert }, REQ, 1)).toBe('not signed by its CA');
+    expect(renewalReason({ ...b, key: other.key }, REQ, 1)).toBe('key does not match the certificate');
+    expect(renewalReason({ cert: b.cert }, REQ, 1)).toBe('no certificate yet');
+  });
+});
+
+describe('ensureCertificates with files', () => {
+  it('creates the files once (key 0600) and keeps them while valid', async () => {
+    const out = path.join(dir, 'files');
+    const store = fileCertStore(out);
+    const first = await ensureCertificates(store, REQ, 30);
+    expect(first).toMatchObject({ renewed: true, reason: 'no certificate yet', webhooksPatched: 0 });
+    expect((await stat(path.join(out, 'tls.key'))).mode & 0o777).toBe(0o600);
+    const second = await ensureCertificates(store, REQ, 30);
+    expect(second).toMatchObject({ renewed: false, caCert: first.caCert });
+    await writeFile(path.join(out, 'tls.crt'), 'garbage');
+    expect((await ensureCertificates(store, REQ, 30)).reason).toMatch(/unreadable certificate/);
+  });
+});
+
+// A REST stand-in for the two objects `webhook certs` touches, spoken to by the real client-node.
+function fakeApi() {
+  const objects = new Map<string, Record<string, unknown>>();
+  objects.set('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/netplumb-webhook', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'netplumb-webhook', resourceVersion: '1' },
+    webhooks: [
+      {
+        name: 'resources.netplumb.io',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        clientConfig: { service: { namespace: 'netplumb', name: 'netplumb-webhook', path: '/mutate' } },
+      },
+    ],
+  });
+  const calls: string[] = [];
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const url = (req.url ?? '').split('?')[0] ?? '';
+    calls.push(`${req.method ?? ''} ${url}`);
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' || req.method === 'PUT') {
+      const current = objects.get(url);
+      if (current === undefined) {
+        send(404, { kind: 'Status', code: 404, reason: 'NotFound' });
+        return;
+      }
+      if (req.method === 'GET') {
+        send(200, current);
+        return;
+      }
+      objects.set(url, JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>);
+      send(200, objects.get(url));
+      return;
+    }
+    if (req.method === 'POST' && url === '/api/v1/namespaces/netplumb/secrets') {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { metadata: { name: string } };
+      objects.set(`${url}/${body.metadata.name}`, body);
+      send(201, body);
+      return;
+    }
+    send(405, {});
+  };
+  const server = createServer((req, res) => void handle(req, res));
+  return { server, objects, calls };
+}
+
+describe('ensureCertificates with the API (client-node over HTTP)', () => {
+  it('creates the Secret, sets the caBundle on every webhook, and replaces nothing while valid', async () => {
+    const api = fakeApi();
+    await new Promise<void>((r) => api.server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (api.server.address() as AddressInfo).port;
+      const kubeconfig = path.join(dir, 'kubeconfig');
+      await writeFile(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            { name: 'c', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+          ],
+          users: [{ name: 'u', user: { token: 't' } }],
+          contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+          'current-context': 'x',
+        }),
+      );
+      const store = kubeCertStore(loadKubeConfig(kubeconfig), {
+        namespace: 'netplumb',
+        secret: 'netplumb-webhook-tls',
+        webhookConfig: 'netplumb-webhook',
+      });
+      const first = await ensureCertificates(store, REQ, 30);
+      expect(first).toMatchObject({ renewed: true, webhooksPatched: 1 });
+      const secret = api.objects.get('/api/v1/namespaces/netplumb/secrets/netplumb-webhook-tls') as {
+        type: string;
+        data: Record<string, string>;
+      };
+      expect(secret.type).toBe('kubernetes.io/tls');
+      expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+      const config = api.objects.get(
+        '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/netplumb-webhook',
+      ) as { webhooks: { clientConfig: { caBundle: string } }[] };
+      expect(Buffer.from(config.webhooks[0]!.clientConfig.caBundle, 'base64').toString()).toBe(first.caCert);
+
+      api.calls.length = 0;
+      const second = await ensureCertificates(store, REQ, 30);
+      expect(second).toMatchObject({ renewed: false, caCert: first.caCert });
+      expect(api.calls.filter((c) => c.includes('/secrets/') && !c.startsWith('GET'))).toEqual([]);
+    } finally {
+      api.server.closeAllConnections();
+      await new Promise((r) => api.server.close(r));
+    }
+  });
+});

@@ -1,0 +1,197 @@
+// `netplumb webhook` (serve the mutating admission webhook) and `netplumb webhook certs` (make the
+// CA + serving certificate, store them in the Secret the webhook mounts, set the caBundle).
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { createKubeClient } from '../cni/meta/kube-client-node.js';
+import { createNadWatch, loadKubeConfig } from '../cni/daemon/kube-informers.js';
+import { META_DEFAULTS } from '../cni/meta/config.js';
+import { reportCliError } from '../lib/errors.js';
+import { ensureCertificates, fileCertStore, kubeCertStore } from './cert-store.js';
+import { WEBHOOK_DEFAULTS } from './server.js';
+import { TLS_VERSIONS } from './tls.js';
+import type { TlsVersion } from './tls.js';
+import { startWebhook } from './webhook.js';
+import type { RunningWebhook } from './webhook.js';
+
+export interface WebhookCommandDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: Pick<NodeJS.WritableStream, 'write'>;
+  readonly stderr: Pick<NodeJS.WritableStream, 'write'>;
+  readonly on: (signal: 'SIGTERM' | 'SIGINT', fn: () => void) => unknown;
+  readonly setExitCode: (code: number) => void;
+}
+
+const TLS_DIR = '/etc/netplumb/webhook-tls';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port 0-65535');
+  return n;
+}
+
+function days(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 3650) throw new InvalidArgumentError('must be whole days, 1-3650');
+  return n;
+}
+
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsMinVersion: TlsVersion;
+  tlsCipherSuites?: string;
+  kubeconfig?: string;
+  downwardApi: boolean;
+  namespaceIsolation: boolean;
+  globalNamespaces: string[];
+  logLevel: string;
+}
+
+function serveCommand(deps: WebhookCommandDeps): Command {
+  return new Command('serve')
+    .description('Serve POST /mutate (AdmissionReview v1), /healthz, /readyz and /metrics over HTTPS')
+    .option('--host <addr>', 'listen address', '0.0.0.0')
+    .option('--port <n>', 'HTTPS port', port, WEBHOOK_DEFAULTS.port)
+    .option('--tls-cert-file <file>', 'serving certificate (reloaded when it changes)', `${TLS_DIR}/tls.crt`)
+    .option('--tls-key-file <file>', 'its private key', `${TLS_DIR}/tls.key`)
+    .addOption(
+      new Option('--tls-min-version <v>', 'lowest TLS version').choices(TLS_VERSIONS).default('TLSv1.2'),
+    )
+    .option(
+      '--tls-cipher-suites <list>',
+      'OpenSSL cipher list, e.g. ECDHE-RSA-AES256-GCM-SHA384:TLS_AES_256_GCM_SHA384',
+    )
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster)')
+    .option(
+      '--downward-api',
+      `mount network-status, networks and hugepages into containers at /etc/podnetinfo`,
+      false,
+    )
+    .option(
+      '--namespace-isolation',
+      'as the CNI config key: a pod may only use NADs of its namespace and --global-namespaces',
+      false,
+    )
+    .option('--global-namespaces <list>', 'namespaces any pod may use NADs from', list, [
+      ...META_DEFAULTS.globalNamespaces,
+    ])
+    .option('--log-level <level>', 'pino level', 'info')
+    .action(async (f: ServeFlags) => {
+      const logger = pino({ level: f.logLevel, base: { component: 'webhook' } }, pino.destination(2));
+      let hook;
+      try {
+        hook = await serve(f, logger);
+      } catch (err) {
+        deps.setExitCode(reportCliError(err, deps.stderr));
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        deps.on('SIGTERM', resolve);
+        deps.on('SIGINT', resolve);
+      });
+      await hook.stop();
+    });
+}
+
+function serve(f: ServeFlags, logger: Logger): Promise<RunningWebhook> {
+  const kc = loadKubeConfig(f.kubeconfig);
+  return startWebhook({
+    logger,
+    tls: {
+      certFile: f.tlsCertFile,
+      keyFile: f.tlsKeyFile,
+      minVersion: f.tlsMinVersion,
+      ciphers: f.tlsCipherSuites,
+    },
+    listen: { host: f.host, port: f.port },
+    nads: createNadWatch(kc),
+    live: createKubeClient(f.kubeconfig),
+    options: {
+      downwardApi: f.downwardApi,
+      namespaceIsolation: f.namespaceIsolation,
+      globalNamespaces: f.globalNamespaces,
+    },
+  });
+}
+
+interface CertsFlags {
+  namespace?: string;
+  service: string;
+  secret: string;
+  webhookConfig: string;
+  days: number;
+  renewBeforeDays: number;
+  outDir?: string;
+  kubeconfig?: string;
+  json: boolean;
+}
+
+function certsCommand(deps: WebhookCommandDeps): Command {
+  return new Command('certs')
+    .description(
+      'Create a CA + serving certificate (kept while valid), store them in the Secret and set the caBundle',
+    )
+    .option('--namespace <ns>', 'the webhook Service’s namespace (default env POD_NAMESPACE, else netplumb)')
+    .option('--service <name>', 'the webhook Service', 'netplumb-webhook')
+    .option('--secret <name>', 'kubernetes.io/tls Secret the webhook mounts', 'netplumb-webhook-tls')
+    .option(
+      '--webhook-config <name>',
+      'MutatingWebhookConfiguration whose caBundle is set',
+      'netplumb-webhook',
+    )
+    .option('--days <n>', 'validity of new certificates', days, 365)
+    .option('--renew-before-days <n>', 'replace a stored certificate this close to expiry', days, 30)
+    .option('--out-dir <dir>', 'write tls.crt, tls.key, ca.crt here instead of the API (caBundle printed)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster)')
+    .option('--json', 'machine-readable output', false)
+    .action(async (f: CertsFlags) => {
+      const namespace = f.namespace ?? deps.env['POD_NAMESPACE'] ?? 'netplumb';
+      try {
+        const store =
+          f.outDir !== undefined
+            ? fileCertStore(f.outDir)
+            : kubeCertStore(loadKubeConfig(f.kubeconfig), {
+                namespace,
+                secret: f.secret,
+                webhookConfig: f.webhookConfig,
+              });
+        const out = await ensureCertificates(
+          store,
+          { service: f.service, namespace, days: f.days, now: new Date() },
+          f.renewBeforeDays,
+        );
+        const caBundle = Buffer.from(out.caCert).toString('base64');
+        const where = f.outDir ?? `Secret ${namespace}/${f.secret}`;
+        if (f.json) {
+          deps.stdout.write(
+            `${JSON.stringify({ renewed: out.renewed, reason: out.reason ?? null, stored: where, webhooksPatched: out.webhooksPatched, caBundle })}\n`,
+          );
+        } else {
+          deps.stdout.write(
+            `${out.renewed ? `new certificate (${out.reason ?? ''})` : 'certificate still valid, kept'} in ${where}; caBundle set on ${out.webhooksPatched} webhook(s)\n`,
+          );
+          if (f.outDir !== undefined) deps.stdout.write(`caBundle: ${caBundle}\n`);
+        }
+      } catch (err) {
+        deps.setExitCode(reportCliError(err, deps.stderr, f.json));
+      }
+    });
+}
+
+export function webhookCommand(deps: WebhookCommandDeps): Command {
+  return new Command('webhook')
+    .description(
+      'Mutating admission webhook: adds the device requests a pod’s networks need (network-resources-injector)',
+    )
+    .addCommand(serveCommand(deps), { isDefault: true })
+    .addCommand(certsCommand(deps));
+}
