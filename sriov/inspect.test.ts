@@ -152,7 +152,7 @@ describe('netplumb inspect (human table)', CLI, () => {
     const r = await netplumb(['inspect', ...fixtureArgs(X710)]);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines[0]).toMatch(/^Node  .*kernel/);
+    expect(lines[0]).toMatch(/^Node {2}.*kernel/);
     // The node header ends with a blank line; the PF table follows.
     lines.splice(0, lines.indexOf('') + 1);
     expect(lines[0]).toMatch(
@@ -179,7 +179,7 @@ describe('netplumb inspect (human table)', CLI, () => {
   it('runs on this machine’s real /sys (no SR-IOV) and lists its NICs', async () => {
     const r = await netplumb(['inspect', '--sysfs-root', '/sys']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^Node  .*\nCPU   .*\n(NUMA  .*\n)+\nNo SR-IOV physical functions found\./);
+    expect(r.stdout).toMatch(/^Node {2}.*\nCPU {3}.*\n(NUMA {2}.*\n)+\nNo SR-IOV physical functions found\./);
     expect(r.stdout).toMatch(/\nNICs\n {2}NAME +KIND/);
     const json = await netplumb(['inspect', '--json', '--sysfs-root', '/sys']);
     const doc = JSON.parse(json.stdout) as { pfs: unknown[]; nics: { name: string }[] };
