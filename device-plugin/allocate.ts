@@ -2,16 +2,21 @@
 // JSON (Go's encoding of map[string]map[string]map[string]string: sorted keys, HTML-escaped), the
 // device nodes for vfio/uio/vhost, and the Device Information Spec 1.1.0 document. Pure.
 import { NetplumbError } from '../lib/errors.js';
-import type { NetplumbErrorOptions } from '../lib/errors.js';
 import type { ContainerAllocateResponse, DeviceSpec } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import type { PoolConfig } from './config.js';
 import type { PciPoolDevice, PoolDevice } from './pools.js';
 
-export const ALLOCATE_ERROR = { unknownDevice: 'ERR_DP_UNKNOWN_DEVICE' } as const;
+export const ALLOCATE_ERROR = {
+  unknownDevice: 'ERR_DP_UNKNOWN_DEVICE',
+  duplicateDevice: 'ERR_DP_DUPLICATE_DEVICE',
+  goneDevice: 'ERR_DP_DEVICE_GONE',
+} as const;
+export type AllocateErrorCode = (typeof ALLOCATE_ERROR)[keyof typeof ALLOCATE_ERROR];
 
 export class AllocateError extends NetplumbError {
-  constructor(message: string) {
-    super(ALLOCATE_ERROR.unknownDevice, message);
+  declare readonly code: AllocateErrorCode;
+  constructor(message: string, code: AllocateErrorCode = ALLOCATE_ERROR.unknownDevice) {
+    super(code, message);
     this.name = 'AllocateError';
   }
 }
@@ -184,6 +189,37 @@ export interface ContainerAllocation {
 }
 
 /**
+ * The devices of one container request. Refuses an ID the pool never had, one given twice, and one
+ * no longer in the pool (`present`: it left sysfs or stopped matching, and was reported Unhealthy).
+ */
+function requestedDevices(
+  config: PoolConfig,
+  lookup: ReadonlyMap<string, PoolDevice>,
+  ids: readonly string[],
+  present: ReadonlySet<string> | undefined,
+): PoolDevice[] {
+  const devices: PoolDevice[] = [];
+  const seen = new Set<string>();
+  for (const id of ids) {
+    const d = lookup.get(id);
+    if (d === undefined) throw new AllocateError(`unknown device ID "${id}" for resource ${config.fullName}`);
+    if (seen.has(id))
+      throw new AllocateError(
+        `device ID "${id}" is requested twice for resource ${config.fullName}; each device can be given once`,
+        ALLOCATE_ERROR.duplicateDevice,
+      );
+    if (present !== undefined && !present.has(id))
+      throw new AllocateError(
+        `device "${id}" of resource ${config.fullName} is no longer on the node or no longer matches the pool (reported Unhealthy); pick another device`,
+        ALLOCATE_ERROR.goneDevice,
+      );
+    seen.add(id);
+    devices.push(d);
+  }
+  return devices;
+}
+
+/**
  * The response for one container. Throws AllocateError naming the first ID the pool does not have.
  * With `cdi`, device nodes are referenced as CDI devices instead of DeviceSpecs.
  */
@@ -193,13 +229,9 @@ export function containerAllocation(
   ids: readonly string[],
   host: HostDevices,
   cdi: boolean,
+  present?: ReadonlySet<string>,
 ): ContainerAllocation {
-  const devices: PoolDevice[] = [];
-  for (const id of ids) {
-    const d = lookup.get(id);
-    if (d === undefined) throw new AllocateError(`unknown device ID "${id}" for resource ${config.fullName}`);
-    devices.push(d);
-  }
+  const devices = requestedDevices(config, lookup, ids, present);
   const envs: Record<string, string> = { [envName(config)]: ids.join(',') };
   const info: Record<string, Record<string, Record<string, string>>> = {};
   for (const d of devices) info[d.id] = deviceInfoProviders(config, d, host);

@@ -186,12 +186,28 @@ const nicSelectorSchema = strictObject({
 });
 
 const RESOURCE_NAME = /^[a-zA-Z0-9_-]+$/;
+// The extended resource's domain: a DNS-1123 subdomain (Kubernetes validates it the same way).
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Why `prefix` cannot be an extended-resource domain, or null. */
+export function resourcePrefixProblem(prefix: string): string | null {
+  if (prefix.length <= 253 && DNS1123_SUBDOMAIN.test(prefix)) return null;
+  return `"${prefix}" is not a DNS-1123 subdomain (lower-case letters, digits, "-" and ".", at most 253 characters), e.g. intel.com`;
+}
 
 const resourceSchema = strictObject({
   resourceName: z
     .string({ error: 'is required: a name matching ^[a-zA-Z0-9_-]+$' })
+    .max(63, { error: 'must be at most 63 characters (a Kubernetes resource name)' })
     .regex(RESOURCE_NAME, { error: 'must match ^[a-zA-Z0-9_-]+$ (letters, digits, "_" and "-")' }),
-  resourcePrefix: z.string().min(1).optional(),
+  // "" means the default prefix, as in SRIOV-DP.
+  resourcePrefix: z
+    .string()
+    .optional()
+    .superRefine((p, ctx) => {
+      const problem = p === undefined || p === '' ? null : resourcePrefixProblem(p);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   deviceType: z
     .enum(['netDevice', 'accelerator', 'nic', 'auxNetDevice'], {
       error: 'must be "netDevice", "accelerator" or "nic"',
@@ -336,6 +352,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): DevicePl
   }
   const root = rootSchema.safeParse(json);
   if (!root.success) throw new ConfigError(CONFIG_ERROR.invalid, problemsOf(root.error, []));
+  const flagProblem = resourcePrefixProblem(options.resourcePrefix);
+  if (flagProblem !== null)
+    throw new ConfigError(CONFIG_ERROR.invalid, [{ path: '--resource-prefix', message: flagProblem }]);
 
   const problems: ConfigProblem[] = [];
   const pools: PoolConfig[] = [];
@@ -356,7 +375,10 @@ export function parseConfig(text: string, options: ParseConfigOptions): DevicePl
       });
       return;
     }
-    const prefix = rc.resourcePrefix ?? options.resourcePrefix;
+    const prefix =
+      rc.resourcePrefix === undefined || rc.resourcePrefix === ''
+        ? options.resourcePrefix
+        : rc.resourcePrefix;
     const fullName = `${prefix}/${rc.resourceName}`;
     const first = seen.get(fullName);
     if (first !== undefined) {

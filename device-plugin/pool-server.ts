@@ -21,7 +21,7 @@ import {
   type PluginInfo,
   type RegistrationServer as PluginRegistrationServer,
 } from '../proto/gen/pluginregistration/v1/api.js';
-import { AllocateError, containerAllocation, deviceInfoDocument } from './allocate.js';
+import { ALLOCATE_ERROR, AllocateError, containerAllocation, deviceInfoDocument } from './allocate.js';
 import { listenGrpcUnix } from './authority-front.js';
 import type { GrpcUnixListener } from './authority-front.js';
 import type { HostDevices, RdmaCharDevices } from './allocate.js';
@@ -112,9 +112,12 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
   let server: grpc.Server | null = null;
   let front: GrpcUnixListener | null = null;
 
+  /** IDs in the pool now; a known ID not in it has left (and is listed as Unhealthy). */
+  let present = new Set<string>();
+
   function recompute(pool: Pool): boolean {
     config = pool.config;
-    const present = new Set<string>();
+    present = new Set<string>();
     for (const d of pool.devices) {
       known.set(d.id, d);
       present.add(d.id);
@@ -183,7 +186,11 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
         (err: unknown) => {
           if (err instanceof AllocateError) {
             log.warn({ err }, 'Allocate refused');
-            cb({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
+            const code =
+              err.code === ALLOCATE_ERROR.goneDevice
+                ? grpc.status.FAILED_PRECONDITION
+                : grpc.status.INVALID_ARGUMENT;
+            cb({ code, details: err.message });
           } else {
             log.error({ err }, 'Allocate failed');
             cb({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) });
@@ -214,7 +221,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
   async function allocate(req: AllocateRequest): Promise<AllocateResponse> {
     const host = await hostFor(req);
     const responses = req.containerRequests.map((c) =>
-      containerAllocation(config, known, c.devicesIds, host, deps.cdiDir !== null),
+      containerAllocation(config, known, c.devicesIds, host, deps.cdiDir !== null, present),
     );
     if (config.deviceType !== 'accelerator') {
       await Promise.all(

@@ -15,7 +15,7 @@ import { discoverNode } from '../sriov/discover.js';
 import { fileVfState } from '../sriov/vf-state.js';
 import { startFakeKubelet } from '../sim/kubelet.js';
 import type { FakeKubelet } from '../sim/kubelet.js';
-import { simulatedNode } from '../sim/simulated-node.js';
+import { removeVf, simulatedNode } from '../sim/simulated-node.js';
 import type { WrittenNode } from '../sim/simulated-node.js';
 
 const UP = { operstate: 'up', carrier: true } as const;
@@ -194,5 +194,57 @@ describe('stop (issue 13 bug 3)', () => {
       ),
     ).toBe('absent');
     expect(env.kubelet.registrations.length).toBe(registrations);
+  });
+});
+
+describe('Allocate refusals (issue 13 bug 4)', () => {
+  it('refuses a VF that has left sysfs (reported Unhealthy), naming it', async () => {
+    const env = await setup();
+    await env.kubelet.waitForPlugin(NETDEV);
+    const gone = '0000:3b:02.1';
+    await removeVf(env.node, gone);
+    await env.plugin.rescan();
+    await env.kubelet.waitForDevices(
+      NETDEV,
+      (l) => l.find((d) => d.ID === gone)?.health === 'Unhealthy',
+      'the removed VF reported Unhealthy',
+    );
+    await expect(env.kubelet.allocate(NETDEV, [gone])).rejects.toThrow(
+      /FAILED_PRECONDITION: device "0000:3b:02.1" of resource intel.com\/netdev is no longer on the node/,
+    );
+    // The VFs still there are still handed out.
+    const ok = await env.kubelet.allocate(NETDEV, ['0000:3b:02.0']);
+    expect(ok.containerResponses[0]?.envs.PCIDEVICE_INTEL_COM_NETDEV).toBe('0000:3b:02.0');
+  });
+
+  it('refuses the same device ID twice in one request, naming it', async () => {
+    const env = await setup();
+    await env.kubelet.waitForPlugin(NETDEV);
+    await expect(env.kubelet.allocate(NETDEV, ['0000:3b:02.2', '0000:3b:02.2'])).rejects.toThrow(
+      /INVALID_ARGUMENT: device ID "0000:3b:02.2" is requested twice for resource intel.com\/netdev/,
+    );
+  });
+});
+
+describe('resource names (issue 13 bug 5)', () => {
+  it('refuses a resourcePrefix that is not a DNS-1123 subdomain before any socket is made', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-prefix-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const escape = path.join(dir, 'escaped');
+    await expect(
+      setup({
+        config: {
+          resourceList: [
+            { resourceName: 'x', resourcePrefix: `../../../../../../..${escape}`, selectors: [{}] },
+          ],
+        },
+      }),
+    ).rejects.toThrow(/resourceList\[0\]\.resourcePrefix: ".*" is not a DNS-1123 subdomain/);
+    expect(
+      await stat(`${escape}_x.sock`).then(
+        () => 'present',
+        () => 'absent',
+      ),
+    ).toBe('absent');
   });
 });
