@@ -32,6 +32,7 @@ const probe = z.strictObject({
     path: z.string().startsWith('/'),
     port: z.number().int(),
     host: z.string().optional(),
+    scheme: z.enum(['HTTP', 'HTTPS']).optional(),
   }),
   periodSeconds: z.number().int().positive().optional(),
   initialDelaySeconds: z.number().int().nonnegative().optional(),
@@ -43,7 +44,15 @@ export const containerSchema = z.strictObject({
   command: z.array(z.string()).optional(),
   args: z.array(z.string()).optional(),
   env: z.array(envVar).optional(),
-  securityContext: z.strictObject({ privileged: z.boolean().optional() }).optional(),
+  securityContext: z
+    .strictObject({
+      privileged: z.boolean().optional(),
+      runAsNonRoot: z.boolean().optional(),
+      runAsUser: z.number().int().optional(),
+      allowPrivilegeEscalation: z.boolean().optional(),
+      readOnlyRootFilesystem: z.boolean().optional(),
+    })
+    .optional(),
   livenessProbe: probe.optional(),
   readinessProbe: probe.optional(),
   resources: z
@@ -65,6 +74,7 @@ const volumeSchema = z.strictObject({
     })
     .optional(),
   configMap: z.strictObject({ name }).optional(),
+  secret: z.strictObject({ secretName: name }).optional(),
 });
 export type Volume = z.infer<typeof volumeSchema>;
 
@@ -75,6 +85,7 @@ const podSpecSchema = z.strictObject({
   hostPID: z.boolean().optional(),
   priorityClassName: z.string().optional(),
   terminationGracePeriodSeconds: z.number().int().optional(),
+  restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
   nodeSelector: labels.optional(),
   tolerations: z
     .array(
@@ -107,6 +118,82 @@ const roleRef = z.strictObject({
   name,
 });
 const subject = z.strictObject({ kind: z.literal('ServiceAccount'), name, namespace: name });
+
+const podTemplate = z.strictObject({
+  metadata: z.strictObject({ labels, annotations: labels.optional() }),
+  spec: podSpecSchema,
+});
+
+// deployments/webhook.yaml: the admission webhook's Deployment, Service, certificate Job and configuration.
+const webhookKinds = [
+  z.strictObject({
+    apiVersion: z.literal('apps/v1'),
+    kind: z.literal('Deployment'),
+    metadata,
+    spec: z.strictObject({
+      replicas: z.number().int().positive(),
+      selector: z.strictObject({ matchLabels: labels }),
+      template: podTemplate,
+    }),
+  }),
+  z.strictObject({
+    apiVersion: z.literal('batch/v1'),
+    kind: z.literal('Job'),
+    metadata,
+    spec: z.strictObject({ backoffLimit: z.number().int().nonnegative().optional(), template: podTemplate }),
+  }),
+  z.strictObject({
+    apiVersion: z.literal('v1'),
+    kind: z.literal('Service'),
+    metadata,
+    spec: z.strictObject({
+      selector: labels,
+      ports: z.array(z.strictObject({ name, port: z.number().int(), targetPort: z.number().int() })).min(1),
+    }),
+  }),
+  z.strictObject({
+    apiVersion: z.literal('admissionregistration.k8s.io/v1'),
+    kind: z.literal('MutatingWebhookConfiguration'),
+    metadata,
+    webhooks: z
+      .array(
+        z.strictObject({
+          name: z.string(),
+          admissionReviewVersions: z.array(z.string()).min(1),
+          sideEffects: z.enum(['None', 'NoneOnDryRun']),
+          failurePolicy: z.enum(['Ignore', 'Fail']),
+          timeoutSeconds: z.number().int().min(1).max(30),
+          reinvocationPolicy: z.enum(['Never', 'IfNeeded']).optional(),
+          matchPolicy: z.enum(['Exact', 'Equivalent']).optional(),
+          clientConfig: z.strictObject({
+            service: z.strictObject({ namespace: name, name, path: z.string(), port: z.number().int() }),
+            caBundle: z.string().optional(),
+          }),
+          rules: z
+            .array(
+              z.strictObject({
+                operations: z.array(z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT', '*'])),
+                apiGroups: z.array(z.string()),
+                apiVersions: z.array(z.string()),
+                resources: z.array(z.string()),
+                scope: z.enum(['Cluster', 'Namespaced', '*']).optional(),
+              }),
+            )
+            .min(1),
+          namespaceSelector: z.strictObject({
+            matchExpressions: z.array(
+              z.strictObject({
+                key: z.string(),
+                operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+                values: z.array(z.string()).optional(),
+              }),
+            ),
+          }),
+        }),
+      )
+      .min(1),
+  }),
+] as const;
 
 export const manifestSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -195,5 +282,6 @@ export const manifestSchema = z.discriminatedUnion('kind', [
     spec: z.strictObject({ config: z.string().optional() }),
   }),
   z.strictObject({ apiVersion: z.literal('v1'), kind: z.literal('Pod'), metadata, spec: podSpecSchema }),
+  ...webhookKinds,
 ]);
 export type Manifest = z.infer<typeof manifestSchema>;
