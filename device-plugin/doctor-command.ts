@@ -23,6 +23,7 @@ export interface DoctorCommandDeps {
 interface Flags {
   readonly json?: boolean;
   readonly pf?: string;
+  readonly all?: boolean;
   readonly sysfsRoot?: string;
   readonly procRoot: string;
   readonly linksFile?: string;
@@ -65,6 +66,7 @@ export function doctorCommand(deps: DoctorCommandDeps): Command {
     .description('Check that the node is ready for SR-IOV and DPDK (exit 0 ready, 1 warnings, 2 not ready)')
     .option('--json', 'print JSON for machines instead of the table')
     .option('--pf <name|bdf>', 'only this PF (netdev name or PCI address); node-wide checks still run')
+    .option('--all', 'also SR-IOV capable PCI devices that are not network devices')
     .option('--sysfs-root <dir>', 'sysfs to read, e.g. /host/sys (env NETPLUMB_SYSFS_ROOT; default /sys)')
     .option('--proc-root <dir>', 'proc to read the kernel command line from, e.g. /host/proc', '/proc')
     .option(
@@ -92,6 +94,7 @@ export function doctorCommand(deps: DoctorCommandDeps): Command {
         configFile: path.resolve(flags.config),
         resourcePrefix: flags.resourcePrefix,
         kubeletRoot: flags.kubeletRoot,
+        all: flags.all === true,
         ...(flags.pf === undefined ? {} : { pf: flags.pf }),
       });
       const [run, info] = await Promise.all([

@@ -71,6 +71,9 @@ describe('netplumb doctor on a DPDK-ready simulated node', () => {
     );
     expect(check(run, 'iommu').fact).toMatch(/^\d+ IOMMU groups/);
     expect(check(run, 'pf-link', '0000:3b:00.0').fact).toBe('ens1f0 is up, 25000 Mb/s full duplex');
+    expect(check(run, 'pf-iommu', '0000:3b:00.0').fact).toMatch(
+      /^ens1f0 \(0000:3b:00\.0\): IOMMU group \d+, its 4 VFs in 4 groups of their own$/,
+    );
   });
 
   it('--pf narrows the per-PF checks to that PF', async () => {
@@ -93,6 +96,7 @@ describe('netplumb doctor finds what is not ready', () => {
       status: 'fail',
       fact: 'the command line has neither intel_iommu=on nor amd_iommu=on',
     });
+    expect(check(run, 'pf-iommu', '0000:af:00.0').status).toBe('fail');
     expect(exitCodeOf(run.checks)).toBe(2);
   });
 

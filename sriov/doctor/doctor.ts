@@ -32,6 +32,8 @@ export interface DoctorOptions {
   readonly host: Pick<HostSource, 'linkSpeeds'>;
   /** Only this PF (netdev name or PCI address); node-wide checks still run. */
   readonly pf?: string;
+  /** Also SR-IOV capable PCI devices that are not network devices (as `inspect --all`). */
+  readonly all?: boolean;
 }
 
 export interface DoctorRun {
@@ -75,7 +77,7 @@ function pfFacts(fs: SysfsReader, pf: Pf, links: ReadonlyMap<string, LinkSpeed>)
 /** Reads the node and runs every hardware check. Throws only for a `pf` that matches no PF. */
 export async function runDoctor(o: DoctorOptions): Promise<DoctorRun> {
   const [model, kernel] = await Promise.all([
-    discoverNode({ sysfsRoot: o.sysfsRoot, vfState: o.vfState }),
+    discoverNode({ sysfsRoot: o.sysfsRoot, vfState: o.vfState, all: o.all === true }),
     readKernelFacts({ sysfsRoot: o.sysfsRoot, procRoot: o.procRoot }),
   ]);
   const pfs = o.pf === undefined ? model.pfs : selectPf(model, o.pf).pfs;

@@ -80,6 +80,33 @@ export function pfDriverCheck(f: PfFacts): Check {
   return pass('pf-driver', pf.pciAddress, `${pfLabel(pf)}: driver ${pf.driver}${version}, ${firmware}`);
 }
 
+/** The PF and its VFs sit in IOMMU groups, each VF in its own (vfio hands out whole groups). */
+export function pfIommuCheck(f: PfFacts): Check {
+  const { pf } = f;
+  if (pf.iommuGroup === null) {
+    return fail(
+      'pf-iommu',
+      pf.pciAddress,
+      `${pfLabel(pf)}: no IOMMU group (no iommu_group link), so vfio-pci cannot take its VFs`,
+      'turn the IOMMU on (see the iommu check)',
+    );
+  }
+  const groups = new Map<number, number>();
+  for (const vf of pf.vfs)
+    if (vf.iommuGroup !== null) groups.set(vf.iommuGroup, (groups.get(vf.iommuGroup) ?? 0) + 1);
+  const shared = [...groups].filter(([g, n]) => n > 1 || g === pf.iommuGroup).map(([g]) => g);
+  const vfs = pf.vfs.length === 0 ? '' : `, its ${pf.vfs.length} VFs in ${groups.size} groups of their own`;
+  if (shared.length > 0) {
+    return warn(
+      'pf-iommu',
+      pf.pciAddress,
+      `${pfLabel(pf)}: IOMMU group ${pf.iommuGroup}; VFs share groups ${shared.join(', ')}: vfio hands a group to one pod as a whole`,
+      'enable ACS on the PCIe path (firmware setting), or give each pod every VF of a shared group',
+    );
+  }
+  return pass('pf-iommu', pf.pciAddress, `${pfLabel(pf)}: IOMMU group ${pf.iommuGroup}${vfs}`);
+}
+
 function numaNodeOf(pf: Pf, k: KernelFacts): NumaNode | null {
   return k.numaNodes.find((n) => n.id === pf.numaNode) ?? null;
 }
@@ -145,6 +172,13 @@ export function pfCpusCheck(f: PfFacts, k: KernelFacts): Check | null {
 
 /** Every per-PF check for one PF. */
 export function pfChecks(f: PfFacts, k: KernelFacts): Check[] {
-  const out = [pfVfsCheck(f), pfLinkCheck(f), pfDriverCheck(f), pfHugepagesCheck(f, k), pfCpusCheck(f, k)];
+  const out = [
+    pfVfsCheck(f),
+    pfLinkCheck(f),
+    pfDriverCheck(f),
+    k.vfioNoiommu === true ? null : pfIommuCheck(f),
+    pfHugepagesCheck(f, k),
+    pfCpusCheck(f, k),
+  ];
   return out.filter((c): c is Check => c !== null);
 }
