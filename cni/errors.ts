@@ -1,7 +1,6 @@
 // CniError: the single error type of the CNI path. Its `code` is the spec's numeric code (0-99
 // reserved by the spec, 100+ plugin specific) and it renders as the spec's error JSON.
 import { NetplumbError } from '../lib/errors.js';
-import type { NetplumbErrorOptions } from '../lib/errors.js';
 import type { JsonObject } from '../lib/json.js';
 
 /** Error codes from the CNI spec (SPEC.md "Error"), plus libcni's 8 and 999. */

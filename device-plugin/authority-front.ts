@@ -8,7 +8,6 @@
 // forwarded byte for byte; the server's frames go back untouched. Then grpc-js gets the connection
 // through its connection injector, in this process.
 import { NetplumbError } from '../lib/errors.js';
-import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { Duplex } from 'node:stream';

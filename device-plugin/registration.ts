@@ -2,7 +2,6 @@
 // watcher (our socket in plugins_registry/, the kubelet calls GetInfo). Kubelet restarts are
 // noticed from directory events, not by polling.
 import { NetplumbError } from '../lib/errors.js';
-import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { existsSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';

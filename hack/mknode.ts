@@ -1,8 +1,9 @@
 // hack/mknode: writes simulated nodes with sriov/simulated-node.ts (see the shell wrapper).
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { entryExists as exists } from '../lib/fs.js';
 import { generatedNode, isNodePresetName, NODE_PRESETS } from '../sim/simulated-node-presets.js';
 import { SimulatedNodeError } from '../sim/simulated-node.js';
 import type { SimulatedNodeBuilder } from '../sim/simulated-node.js';
@@ -16,13 +17,6 @@ function count(flag: string) {
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a non-negative integer`);
     return n;
   };
-}
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function writeNode(builder: SimulatedNodeBuilder, out: string, force: boolean): Promise<void> {

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from './atomic-file.js';
+import { tempPathFor, writeFileAtomic } from './atomic-file.js';
 
 describe('writeFileAtomic', () => {
   let dir: string;
@@ -34,5 +34,14 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(file, 'x')).rejects.toMatchObject({ code: 'ENOENT' });
     await writeFileAtomic(file, 'x', { createDir: true });
     expect((await stat(file)).isFile()).toBe(true);
+  });
+});
+
+describe('tempPathFor', () => {
+  it('gives two writers of the same file, in one process, different temp names next to it', () => {
+    const a = tempPathFor('/x/y/file.json');
+    const b = tempPathFor('/x/y/file.json');
+    expect(a).not.toBe(b);
+    expect(path.dirname(a)).toBe('/x/y');
   });
 });

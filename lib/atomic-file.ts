@@ -1,6 +1,6 @@
 // Writes a file so readers see either the old content or the new, never a torn one: a uniquely
 // named temp file in the same directory, then rename(2). Used for every cache, state record and
-// generated file (device-plugin/ and cni/ depend on sriov/, so it lives here).
+// generated file, and (tempPathFor) for every copy that is renamed into place.
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,12 +12,17 @@ export interface AtomicWriteOptions {
   readonly createDir?: boolean;
 }
 
+/** A temp name next to `file` that no other writer, in this process or another, can pick too. */
+export function tempPathFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+}
+
 export async function writeFileAtomic(
   file: string,
   data: string,
   opts: AtomicWriteOptions = {},
 ): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+  const tmp = tempPathFor(file);
   const write = (): Promise<void> => writeFile(tmp, data, opts.mode === undefined ? {} : { mode: opts.mode });
   try {
     try {

@@ -3,7 +3,6 @@
 // `ip -json -details link show` output (links.json). Discovery reads it like the real /sys, so
 // tests, the demo and the benchmarks exercise the production code paths on real files.
 import { NetplumbError } from '../lib/errors.js';
-import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -2,7 +2,6 @@
 // link kind), read once for the whole node from `ip -json -details link show`. A port with two
 // adapters: run iproute2 (production) or read a links.json file (a simulated node).
 import { NetplumbError } from '../lib/errors.js';
-import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';

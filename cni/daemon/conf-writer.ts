@@ -3,13 +3,14 @@
 // removes it when the indicator disappears (the cluster network is gone) and on uninstall.
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { readFile, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { JsonObject } from '../../lib/json.js';
 import { ConfGenError, GENERATED_CONF, generateConflist, pickPrimary } from './conf-gen.js';
 import type { Readiness } from './readiness.js';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
+import { exists } from '../../lib/fs.js';
 
 export const CONF_CONDITION = 'cni-config';
 
@@ -33,10 +34,6 @@ export interface ConfWriter {
   stop(): void;
   /** Removes the generated config (uninstall). */
   remove(): Promise<void>;
-}
-
-async function exists(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined)) !== undefined;
 }
 
 export function createConfWriter(deps: ConfWriterDeps): ConfWriter {

@@ -2,8 +2,8 @@
 // and renamed over the old one (a running executable is never opened for writing: no "text file
 // busy"), and a manifest records what was installed with its digest, so uninstall removes exactly
 // those files and leaves anything someone else put there since.
+import { tempPathFor } from '../../lib/atomic-file.js';
 import { NetplumbError } from '../../lib/errors.js';
-import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +14,7 @@ export const MANIFEST = '.netplumb-install.json';
 export class InstallError extends NetplumbError {
   override readonly name = 'InstallError';
   declare readonly code: 'INSTALL_FAILED' | 'MANIFEST_INVALID';
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- narrows the codes a caller may pass
   constructor(code: InstallError['code'], message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
@@ -55,7 +56,7 @@ async function readManifest(dir: string): Promise<Manifest | undefined> {
 }
 
 async function atomicWrite(file: string, write: (tmp: string) => Promise<void>, mode: number): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+  const tmp = tempPathFor(file);
   try {
     await write(tmp);
     await chmod(tmp, mode);

@@ -1,6 +1,7 @@
 // Device Information Spec 1.1.0 files: the device plugin's `<devinfoDir>/dp/<resource>-<id>-device.json`
 // copied to a per-attachment `<devinfoDir>/cni/<network>-<containerID>_<ifname>` before ADD (its path
 // goes to the delegates as capability `CNIDeviceInfoFile`), read back for network-status, removed on DEL.
+import { tempPathFor } from '../../lib/atomic-file.js';
 import { copyFile, chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isJsonObject } from '../../lib/json.js';
@@ -23,7 +24,7 @@ export function cniDeviceInfoPath(
 
 /** Copies the DP file to `to` (0444, atomically). Returns false when the DP file does not exist. */
 export async function copyDeviceInfo(from: string, to: string): Promise<boolean> {
-  const tmp = `${to}.tmp-${process.pid}`;
+  const tmp = tempPathFor(to);
   try {
     await mkdir(path.dirname(to), { recursive: true });
     await copyFile(from, tmp);

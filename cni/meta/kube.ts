@@ -1,7 +1,6 @@
 // The meta-plugin's narrow port to the Kubernetes API. The real adapter (kube-client-node.ts) is the
 // only file that sees @kubernetes/client-node; the daemon may implement it over cached informers.
 import { NetplumbError } from '../../lib/errors.js';
-import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { Clock } from '../../lib/clock.js';
 export interface PodInfo {
   readonly namespace: string;

@@ -1,7 +1,6 @@
 // The meta-plugin's port to the kubelet PodResources v1 API (no gRPC here: the adapter in
 // podresources.ts loads grpc-js, which only ADD with devices needs).
 import { NetplumbError } from '../../lib/errors.js';
-import type { NetplumbErrorOptions } from '../../lib/errors.js';
 export interface ContainerDeviceSet {
   readonly resourceName: string;
   readonly deviceIds: readonly string[];

@@ -4,7 +4,6 @@
 // A netns is named by the path of its nsfs file (`/run/netns/x`, `/proc/<pid>/ns/net`, …), the
 // shape CNI_NETNS has. `null` means the netns this process runs in (the host's, for a CNI plugin).
 import { NetplumbError } from '../../lib/errors.js';
-import type { NetplumbErrorOptions } from '../../lib/errors.js';
 
 export type Netns = string | null;
 
@@ -65,6 +64,7 @@ export type LinkErrorCode = (typeof LinkErrorCode)[keyof typeof LinkErrorCode];
 export class LinkError extends NetplumbError {
   override readonly name = 'LinkError';
   declare readonly code: LinkErrorCode;
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- narrows the codes a caller may pass
   constructor(code: LinkErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
   }
