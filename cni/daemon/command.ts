@@ -3,11 +3,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { ExitCode, reportCliError } from '../../lib/errors.js';
 import type { JsonObject } from '../../lib/json.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import type { OpenSimulatedNode } from '../../sriov/simulated-node-port.js';
-import { startCniDaemon, readDaemonConfig } from './daemon.js';
+import { daemonLogger } from './daemon-config.js';
+import { DaemonConfigError, startCniDaemon, readDaemonConfig } from './daemon.js';
 import { install, uninstall } from './install.js';
 import type { InstallItem } from './install.js';
 import { GENERATED_CONF } from './conf-gen.js';
@@ -30,11 +32,12 @@ function positiveInt(v: string): number {
   return n;
 }
 
-function hostPort(v: string): { host: string; port: number } {
+export function hostPort(v: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(v);
   if (!m) throw new InvalidArgumentError('must be HOST:PORT, e.g. 0.0.0.0:9092');
   const [, host = '', port = ''] = m;
-  return { host: host === '' ? '0.0.0.0' : host, port: Number(port) };
+  // `:PORT` stays on this host: /metrics is not for everyone who can reach the node.
+  return { host: host === '' ? '127.0.0.1' : host, port: Number(port) };
 }
 
 interface DaemonFlags {
@@ -52,7 +55,9 @@ interface DaemonFlags {
   sysfsRoot?: string;
   simulatedNode?: string;
   uninstallOnDelete?: string;
-  logLevel: string;
+  sriovStateDir: string;
+  delegateLogDir: string;
+  logLevel?: string;
 }
 
 async function sriovNode(
@@ -68,6 +73,24 @@ async function sriovNode(
   }
   const sim = await deps.openSimulatedNode(f.simulatedNode);
   return { sysfsRoot: sim.sysfsRoot, sriovPf: sim.vfSettings };
+}
+
+/** The checked --daemon-config and the logger it asks for; bad input is a DaemonConfigError (exit 2). */
+async function configAndLogger(
+  f: DaemonFlags,
+): Promise<{ daemonConfig: JsonObject | undefined; logger: Logger }> {
+  const daemonConfig = f.daemonConfig === undefined ? undefined : await readDaemonConfig(f.daemonConfig);
+  try {
+    return { daemonConfig, logger: daemonLogger(f.logLevel, daemonConfig) };
+  } catch (err) {
+    throw new DaemonConfigError(
+      `--daemon-config ${f.daemonConfig ?? ''}: logFile: ${(err as Error).message}`,
+      {
+        cause: err,
+        exitCode: ExitCode.USAGE,
+      },
+    );
+  }
 }
 
 export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
@@ -96,7 +119,11 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
       'kubeconfig (default: in-cluster when KUBERNETES_SERVICE_HOST is set, else no API access)',
     )
     .option('--node-name <name>', 'this node (default env NODE_NAME): the pod informer watches only its pods')
-    .option('--metrics-address <host:port>', 'serve /healthz /readyz /metrics on TCP too', hostPort)
+    .option(
+      '--metrics-address <host:port>',
+      'serve /healthz /readyz /metrics on TCP too (":PORT" = 127.0.0.1:PORT; give 0.0.0.0:PORT to expose them)',
+      hostPort,
+    )
     .option('--max-concurrent <n>', 'CNI requests served at once', positiveInt, 16)
     .option(
       '--max-queued <n>',
@@ -114,14 +141,20 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
       '--uninstall-on-delete <daemonset>',
       'on SIGTERM, if this DaemonSet (in env POD_NAMESPACE) is being deleted, remove the config and the installed executables',
     )
-    .option('--log-level <level>', 'pino level', 'info')
+    .option('--sriov-state-dir <dir>', 'state of the in-process sriov plugin', '/var/lib/cni/sriov')
+    .option(
+      '--delegate-log-dir <dir>',
+      'the only directory a NAD\'s sriov "logFile" may write into ("" = ignore logFile from NADs)',
+      '/var/log/netplumb',
+    )
+    .option('--log-level <level>', 'pino level (default: logLevel of --daemon-config, else info)')
     .action(async (f: DaemonFlags) => {
-      const logger = pino(
-        { level: f.logLevel, base: { component: 'netplumb-cni-daemon' } },
-        pino.destination(2),
-      );
-      const daemonConfig: JsonObject | undefined =
-        f.daemonConfig === undefined ? undefined : await readDaemonConfig(f.daemonConfig);
+      const started = await configAndLogger(f).catch((err: unknown) => {
+        process.exitCode = reportCliError(err, deps.stderr);
+        return undefined;
+      });
+      if (started === undefined) return;
+      const { daemonConfig, logger } = started;
       const inCluster = (deps.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '';
       const daemon = await startCniDaemon({
         socketPath: f.socket,
@@ -134,6 +167,8 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
         maxConcurrent: f.maxConcurrent,
         maxQueued: f.maxQueued,
         readyWaitMs: f.readyWaitMs,
+        sriovStateDir: f.sriovStateDir,
+        delegateLogDir: f.delegateLogDir,
         ...(await sriovNode(f, deps)),
         logger,
       });

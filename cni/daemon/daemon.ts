@@ -1,13 +1,14 @@
 // Composition of the CNI daemon: the meta-plugin (cni/meta) with informer-backed Kubernetes
 // access and the SR-IOV plugin in-process, behind the socket server, plus the config writer.
 // `netplumb cni-daemon` (command.ts) and the demo/benchmarks start it through startCniDaemon.
-import { NetplumbError } from '../../lib/errors.js';
+import { ExitCode, NetplumbError } from '../../lib/errors.js';
 import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createExecRunner, createInProcessRunner } from '../exec.js';
 import { isJsonObject } from '../../lib/json.js';
+import { daemonConfigProblems } from './daemon-config.js';
 import type { JsonObject } from '../../lib/json.js';
 import { createKubeClient } from '../meta/kube-client-node.js';
 import { systemClock } from '../../lib/clock.js';
@@ -50,6 +51,8 @@ export interface CniDaemonOptions {
   readonly sriovPf?: PfVfSettings | undefined;
   /** State dir of the in-process sriov plugin (default /var/lib/cni/sriov). */
   readonly sriovStateDir?: string | undefined;
+  /** The only directory a NAD's sriov `logFile` may write into (default /var/log/netplumb; '' = none). */
+  readonly delegateLogDir?: string | undefined;
   readonly logger: Logger;
 }
 
@@ -88,6 +91,12 @@ export async function readDaemonConfig(file: string): Promise<JsonObject> {
     if (forbidden in raw) {
       throw new DaemonConfigError(`--daemon-config ${file}: "${forbidden}" is set by the daemon; remove it`);
     }
+  }
+  const problems = daemonConfigProblems(raw);
+  if (problems.length > 0) {
+    throw new DaemonConfigError(`--daemon-config ${file}: ${problems.join('; ')}`, {
+      exitCode: ExitCode.USAGE,
+    });
   }
   return raw;
 }
@@ -131,6 +140,7 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
     createSriovDeps({
       sysfsRoot: o.sysfsRoot,
       ...(o.sriovStateDir === undefined ? {} : { stateDir: o.sriovStateDir }),
+      ...(o.delegateLogDir === undefined ? {} : { delegateLogDir: o.delegateLogDir }),
       ...(o.sriovPf === undefined ? {} : { pf: o.sriovPf }),
     }),
   );

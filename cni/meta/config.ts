@@ -3,6 +3,7 @@
 // Validated once at the edge; unknown keys are kept (Multus configs carry extras) and reported.
 import { z } from 'zod';
 import { CniError, CniErrorCode } from '../errors.js';
+import { formatConfigPath } from '../../lib/config-path.js';
 import type { JsonObject } from '../../lib/json.js';
 
 export const META_DEFAULTS = {
@@ -116,11 +117,17 @@ export interface MetaConf {
   readonly raw: JsonObject;
 }
 
+/** Every type problem of a meta-plugin config as `path: message` (the daemon checks its --daemon-config with it). */
+export function metaConfProblems(raw: JsonObject): string[] {
+  const p = schema.safeParse(raw);
+  return p.success ? [] : p.error.issues.map((i) => `${formatConfigPath(i.path)}: ${i.message}`);
+}
+
 /** Validates the meta-plugin config; errors name the key (code 7). */
 export function parseMetaConf(raw: JsonObject): MetaConf {
   const p = schema.safeParse(raw);
   if (!p.success) {
-    const msg = p.error.issues.map((i) => `"${i.path.join('.')}": ${i.message}`).join('; ');
+    const msg = p.error.issues.map((i) => `${formatConfigPath(i.path)}: ${i.message}`).join('; ');
     throw new CniError(CniErrorCode.InvalidNetworkConfig, `netplumb config: ${msg}`);
   }
   const c = p.data;

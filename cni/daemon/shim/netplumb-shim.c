@@ -242,8 +242,12 @@ int main(void) {
     cni_fail(version, 11, "netplumb-shim: sending the request to the daemon failed", strerror(errno));
 
   struct buf out = {0};
-  if (read_all(fd, &out) != 0 || !out.data)
+  if (read_all(fd, &out) != 0)
     cni_fail(version, 11, "netplumb-shim: reading the daemon's response failed", strerror(errno));
+  /* EOF before any byte: errno is stale here, so say what happened instead of strerror. */
+  if (!out.data)
+    cni_fail(version, 11, "netplumb-shim: the daemon closed the connection without a response",
+             "it stopped or restarted during the call; the runtime retries");
   close(fd);
 
   char *body = strstr(out.data, "\r\n\r\n");
