@@ -1,6 +1,7 @@
 // admission.k8s.io/v1 AdmissionReview in, AdmissionReview out. Any body is answered: a body that is
 // not an AdmissionReview v1 is a 400 with a JSON reason; a Pod CREATE gets the patch and warnings of
 // computeMutation; everything else is allowed unchanged.
+import { formatIssues } from '../lib/config-path.js';
 import { z } from 'zod';
 import type { JsonObject } from '../lib/json.js';
 import { AdmissionDenial, computeMutation, nadKey, networksOf, targetContainer } from './mutate.js';
@@ -48,12 +49,12 @@ function respond(uid: string, response: JsonObject): JsonObject {
 }
 
 function clip(warnings: readonly string[]): string[] {
-  const out = warnings
-    .slice(0, MAX_WARNINGS)
-    .map((w) => (w.length > MAX_WARNING_CHARS ? `${w.slice(0, MAX_WARNING_CHARS - 1)}…` : w));
+  const out = warnings.slice(0, MAX_WARNINGS);
   if (warnings.length > MAX_WARNINGS)
     out[MAX_WARNINGS - 1] = `… and ${warnings.length - MAX_WARNINGS + 1} more warnings`;
-  return out.map((w) => `netplumb-webhook: ${w}`);
+  return out
+    .map((w) => `netplumb-webhook: ${w}`)
+    .map((w) => (w.length > MAX_WARNING_CHARS ? `${w.slice(0, MAX_WARNING_CHARS - 1)}…` : w));
 }
 
 function parseReview(text: string): z.infer<typeof reviewSchema> | string {
@@ -65,8 +66,7 @@ function parseReview(text: string): z.infer<typeof reviewSchema> | string {
   }
   const parsed = reviewSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return `not an ${ADMISSION_API_VERSION} AdmissionReview: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`;
+    return `not an ${ADMISSION_API_VERSION} AdmissionReview: ${formatIssues(parsed.error.issues)}`;
   }
   return parsed.data;
 }
