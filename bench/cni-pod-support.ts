@@ -103,32 +103,11 @@ export async function makeCert(tmp: string): Promise<{ key: string; cert: string
   return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') };
 }
 
-export function startDaemon(
-  a: Artifacts,
-  socket: string,
-  kubeconfig: string,
-  extraEnv: Record<string, string> = {},
-): ChildProcess {
-  return spawn(
-    process.execPath,
-    [
-      a.daemonEntry,
-      'cni-daemon',
-      '--socket',
-      socket,
-      '--no-write-config',
-      '--kubeconfig',
-      kubeconfig,
-      '--node-name',
-      'node-a',
-      '--log-level',
-      'warn',
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, NETPLUMB_SPAWNER: a.spawner, ...extraEnv },
-    },
-  );
+/** The daemon as its own process (its RSS and CPU are its own); `spawner` "none" = child_process. */
+export function startDaemon(a: Artifacts, socket: string, kubeconfig: string, spawner: string): ChildProcess {
+  const args = ['cni-daemon', '--socket', socket, '--no-write-config', '--kubeconfig', kubeconfig];
+  args.push('--node-name', 'node-a', '--log-level', 'warn', '--spawner', spawner);
+  return spawn(process.execPath, [a.daemonEntry, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 export async function waitFor(socket: string, ms: number): Promise<void> {

@@ -408,7 +408,7 @@ export async function run(report: Reporter): Promise<void> {
     art = s.art;
     const socket = path.join(tmp, 'run', 'cni.sock');
     await mkdir(path.dirname(socket), { recursive: true });
-    daemon = startDaemon(s.art, socket, s.kubeconfig);
+    daemon = startDaemon(s.art, socket, s.kubeconfig, process.env['NETPLUMB_BENCH_SPAWNER'] ?? s.art.spawner);
     await waitFor(socket, 30_000);
     spawner = createHelperSpawner({ helper: s.art.spawner });
     const confs = metaConfs(e, s.kubeconfig, socket);

@@ -36,6 +36,8 @@ type Obj = Record<string, unknown> & {
 export interface FakeApiServer {
   readonly url: string;
   readonly requests: RecordedRequest[];
+  /** TCP (or TLS) connections accepted so far: clients that reuse connections make few. */
+  connections(): number;
   /** Events created (POST .../events), in order. */
   readonly events: Obj[];
   addPod(pod: FakePodSpec): void;
@@ -224,6 +226,10 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     opts.tls === undefined
       ? createServer(onRequest)
       : createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest);
+  let connections = 0;
+  server.on(opts.tls === undefined ? 'connection' : 'secureConnection', () => {
+    connections++;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const scheme = opts.tls === undefined ? 'http' : 'https';
   const url = `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -231,6 +237,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   return {
     url,
     requests,
+    connections: () => connections,
     events,
     addPod(p) {
       pods.set(key(p.namespace, p.name), {

@@ -6,7 +6,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadKubeConfig } from '../cni/daemon/kube-informers.js';
+import { loadClientNodeConfig } from '../cni/daemon/kube-config.js';
 import { createCertificates, renewalReason, serviceDnsNames } from './certs.js';
 import { ensureCertificates, fileCertStore, kubeCertStore } from './cert-store.js';
 
@@ -132,7 +132,7 @@ describe('ensureCertificates with the API (client-node over HTTP)', () => {
           'current-context': 'x',
         }),
       );
-      const store = kubeCertStore(loadKubeConfig(kubeconfig), {
+      const store = kubeCertStore(loadClientNodeConfig(kubeconfig), {
         namespace: 'netplumb',
         secret: 'netplumb-webhook-tls',
         webhookConfig: 'netplumb-webhook',

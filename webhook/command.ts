@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { createKubeClient } from '../cni/meta/kube-client-node.js';
 import { createNadWatch, loadKubeConfig } from '../cni/daemon/kube-informers.js';
+import { loadClientNodeConfig } from '../cni/daemon/kube-config.js';
 import { META_DEFAULTS } from '../cni/meta/config.js';
 import { reportCliError } from '../lib/errors.js';
 import { ensureCertificates, fileCertStore, kubeCertStore } from './cert-store.js';
@@ -159,7 +160,7 @@ function certsCommand(deps: WebhookCommandDeps): Command {
         const store =
           f.outDir !== undefined
             ? fileCertStore(f.outDir)
-            : kubeCertStore(loadKubeConfig(f.kubeconfig), {
+            : kubeCertStore(loadClientNodeConfig(f.kubeconfig), {
                 namespace,
                 secret: f.secret,
                 webhookConfig: f.webhookConfig,

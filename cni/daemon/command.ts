@@ -55,6 +55,7 @@ interface DaemonFlags {
   sysfsRoot?: string;
   simulatedNode?: string;
   uninstallOnDelete?: string;
+  spawner: string;
   sriovStateDir: string;
   delegateLogDir: string;
   logLevel?: string;
@@ -141,6 +142,11 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
       '--uninstall-on-delete <daemonset>',
       'on SIGTERM, if this DaemonSet (in env POD_NAMESPACE) is being deleted, remove the config and the installed executables',
     )
+    .option(
+      '--spawner <path>',
+      'netplumb-spawner helper that starts the delegates without forking the daemon ("none": Node child_process)',
+      defaultSpawner(),
+    )
     .option('--sriov-state-dir <dir>', 'state of the in-process sriov plugin', '/var/lib/cni/sriov')
     .option(
       '--delegate-log-dir <dir>',
@@ -170,6 +176,7 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
         sriovStateDir: f.sriovStateDir,
         delegateLogDir: f.delegateLogDir,
         ...(await sriovNode(f, deps)),
+        spawnerPath: f.spawner === 'none' ? undefined : f.spawner,
         logger,
       });
       await new Promise<void>((resolve) => {
@@ -193,6 +200,12 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
       }
       process.exitCode = 0;
     });
+}
+
+/** dist/spawner/netplumb-spawner of this install (built by hack/build-shim.sh), or "none" without it. */
+function defaultSpawner(): string {
+  const file = path.join(projectRoot(), 'dist', 'spawner', 'netplumb-spawner');
+  return existsSync(file) ? file : 'none';
 }
 
 /** Where the built artifacts live: dist/shim and dist/sea under the project root. */

@@ -6,7 +6,8 @@ import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { createExecRunner, createInProcessRunner } from '../exec.js';
+import { createExecRunner, createInProcessRunner, createPluginLookup } from '../exec.js';
+import { createHelperSpawner } from './spawner/client.js';
 import { isJsonObject } from '../../lib/json.js';
 import { daemonConfigProblems } from './daemon-config.js';
 import type { JsonObject } from '../../lib/json.js';
@@ -53,6 +54,8 @@ export interface CniDaemonOptions {
   readonly sriovStateDir?: string | undefined;
   /** The only directory a NAD's sriov `logFile` may write into (default /var/log/netplumb; '' = none). */
   readonly delegateLogDir?: string | undefined;
+  /** netplumb-spawner executable that starts the delegates; undefined = Node's child_process (forks the daemon). */
+  readonly spawnerPath?: string | undefined;
   readonly logger: Logger;
 }
 
@@ -113,7 +116,8 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       ? undefined
       : loadKubeConfig(o.kube === 'in-cluster' ? undefined : o.kube.kubeconfig);
   if (kc !== undefined) {
-    live = createKubeClient(o.kube === 'in-cluster' || o.kube === undefined ? undefined : o.kube.kubeconfig);
+    // One API access (one keep-alive agent) for the informers, the status writes and the events.
+    live = createKubeClient(kc);
     if (o.nodeName === undefined || o.nodeName === '') {
       throw new DaemonConfigError('--node-name (or env NODE_NAME) is required with Kubernetes access');
     }
@@ -144,6 +148,9 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       ...(o.sriovPf === undefined ? {} : { pf: o.sriovPf }),
     }),
   );
+  // Delegates are started by one long-lived helper (posix_spawn), never by forking the daemon.
+  const spawner = o.spawnerPath === undefined ? undefined : createHelperSpawner({ helper: o.spawnerPath });
+  const lookup = createPluginLookup();
   const handle: CniPluginFn = createMetaPlugin({
     logger: log.child({ component: 'meta' }),
     clock: systemClock,
@@ -154,7 +161,15 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
     podResourcesFor: (socket) => createPodResourcesClient(socket),
     // `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH.
     runnerFor: (conf) =>
-      createInProcessRunner({ sriov }, createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env })),
+      createInProcessRunner(
+        { sriov },
+        createExecRunner({
+          binDirs: [conf.binDir],
+          baseEnv: process.env,
+          lookup,
+          ...(spawner && { spawner }),
+        }),
+      ),
   });
 
   const limiter = createLimiter({ maxConcurrent: o.maxConcurrent, maxQueued: o.maxQueued });
@@ -207,6 +222,7 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       confWriter?.stop();
       await server.close();
       await cached?.stop();
+      await spawner?.close();
     },
   };
 }

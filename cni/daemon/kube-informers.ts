@@ -1,143 +1,143 @@
-// client-node adapters of the WatchSource port: the node's pods (field selector
-// spec.nodeName=<node> on list AND watch) and all NetworkAttachmentDefinitions. The only file of
-// the daemon that imports @kubernetes/client-node.
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  ListWatch,
-  Watch,
-} from '@kubernetes/client-node';
-import type { KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+// Informer adapters of the WatchSource port over our REST client (cni/meta/kube-rest.ts): the
+// node's pods (field selector spec.nodeName=<node> on list AND watch) and all
+// NetworkAttachmentDefinitions. Each is list, then watch from the list's resourceVersion; a watch
+// that ends is resumed from the last version seen, one that fails (410 Gone, errors) is relisted
+// `retryMs` later. Only the converted, trimmed objects leave this file (nothing else is kept: no
+// copy of whole pods, as client-node's ListWatch cache held).
+import { nadInfoOf, podInfoOf } from '../meta/kube-client-node.js';
+import { loadKubeAccess } from '../meta/kube-rest.js';
+import type { KubeAccess } from '../meta/kube-rest.js';
 import type { NadInfo, PodInfo } from '../meta/kube.js';
+import { trimPod } from './kube-cache.js';
 import type { WatchHandlers, WatchSource } from './kube-cache.js';
 
-const NAD_GROUP = 'k8s.cni.cncf.io';
-const NAD_VERSION = 'v1';
-const NAD_PLURAL = 'network-attachment-definitions';
+const NAD_PATH = '/apis/k8s.cni.cncf.io/v1/network-attachment-definitions';
 
-export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (kubeconfig === undefined) kc.loadFromCluster();
-  else kc.loadFromFile(kubeconfig);
-  return kc;
+/** The API access of the daemon (kubeconfig file, or in-cluster when undefined). */
+export function loadKubeConfig(kubeconfig: string | undefined): KubeAccess {
+  return loadKubeAccess(kubeconfig);
 }
 
-interface NadObject extends KubernetesObject {
-  spec?: { config?: unknown };
+interface Kind<T> {
+  readonly path: string;
+  /** Extra query (e.g. fieldSelector=...), without the leading `&`. */
+  readonly query: string;
+  convert(o: unknown): T;
+  key(o: T): string;
 }
 
-function podInfo(p: V1Pod): PodInfo {
-  return {
-    namespace: p.metadata?.namespace ?? '',
-    name: p.metadata?.name ?? '',
-    uid: p.metadata?.uid ?? '',
-    resourceVersion: p.metadata?.resourceVersion ?? '',
-    annotations: p.metadata?.annotations ?? {},
-    containerNames: (p.spec?.containers ?? []).map((c) => c.name),
-  };
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+const rvOf = (o: unknown): string => {
+  const rv = obj(obj(o)['metadata'])['resourceVersion'];
+  return typeof rv === 'string' ? rv : '';
+};
+
+class GoneError extends Error {
+  override readonly name = 'GoneError';
 }
 
-function nadInfo(n: NadObject): NadInfo {
-  return {
-    namespace: n.metadata?.namespace ?? '',
-    name: n.metadata?.name ?? '',
-    config: typeof n.spec?.config === 'string' ? n.spec.config : '',
-    annotations: n.metadata?.annotations ?? {},
-  };
-}
-
-/** A ListWatch restarted `retryMs` after it breaks (client-node does not restart it). */
-function listWatchSource<K extends KubernetesObject, T>(
-  make: () => ListWatch<K>,
-  convert: (o: K) => T,
-  retryMs: number,
-): WatchSource<T> {
-  let lw: ListWatch<K> | undefined;
+function listWatchSource<T>(api: KubeAccess, kind: Kind<T>, retryMs: number): WatchSource<T> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let current: { abort(): void } | undefined;
+  const known = new Map<string, T>();
+
+  async function list(h: WatchHandlers<T>): Promise<string> {
+    const res = obj(await api.request('GET', `${kind.path}?${kind.query}`));
+    const items = Array.isArray(res['items']) ? res['items'].map((i) => kind.convert(i)) : [];
+    const seen = new Set<string>();
+    for (const item of items) {
+      seen.add(kind.key(item));
+      known.set(kind.key(item), item);
+      h.upsert(item);
+    }
+    for (const [k, item] of known) {
+      if (!seen.has(k)) {
+        known.delete(k);
+        h.remove(item);
+      }
+    }
+    return rvOf(res);
+  }
+
+  function onEvent(h: WatchHandlers<T>, line: string, rv: { value: string }): void {
+    const ev = obj(JSON.parse(line));
+    const type = ev['type'];
+    if (type === 'ERROR') throw new GoneError(`watch ${kind.path}: ${JSON.stringify(ev['object'])}`);
+    rv.value = rvOf(ev['object']) || rv.value;
+    if (type === 'BOOKMARK') return;
+    const item = kind.convert(ev['object']);
+    if (type === 'DELETED') {
+      known.delete(kind.key(item));
+      h.remove(item);
+    } else {
+      known.set(kind.key(item), item);
+      h.upsert(item);
+    }
+  }
+
+  async function watchFrom(h: WatchHandlers<T>, rv: { value: string }): Promise<void> {
+    while (!stopped) {
+      const started = performance.now();
+      const q = `${kind.query}&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv.value)}`;
+      const s = api.stream(`${kind.path}?${q}`, (line) => {
+        onEvent(h, line, rv);
+      });
+      current = s;
+      await s.done;
+      // A server that ends watches at once must not turn this into a busy loop.
+      if (performance.now() - started < 1_000) await new Promise((r) => setTimeout(r, retryMs));
+    }
+  }
+
+  async function run(h: WatchHandlers<T>, synced: { done: boolean }): Promise<void> {
+    const rv = { value: await list(h) };
+    if (!synced.done) {
+      synced.done = true;
+      h.synced();
+    }
+    await watchFrom(h, rv);
+  }
+
   return {
-    start(h: WatchHandlers<T>) {
-      lw = make();
-      const informer = lw;
-      let synced = false;
-      let failed = false;
+    start(h) {
+      const synced = { done: false };
       const attempt = (): void => {
-        failed = false;
-        informer
-          .start()
-          .then(() => {
-            // client-node resolves start() even when the list failed (it reports through 'error').
-            if (!failed && !synced) {
-              synced = true;
-              h.synced();
-            }
-          })
-          .catch((err: unknown) => {
-            h.error(err);
-          });
+        run(h, synced).catch((err: unknown) => {
+          if (stopped) return;
+          h.error(err);
+          timer = setTimeout(attempt, retryMs);
+        });
       };
-      informer.on('add', (o) => {
-        h.upsert(convert(o));
-      });
-      informer.on('update', (o) => {
-        h.upsert(convert(o));
-      });
-      informer.on('delete', (o) => {
-        h.remove(convert(o));
-      });
-      informer.on('error', (err: unknown) => {
-        failed = true;
-        h.error(err);
-        if (stopped) return;
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(attempt, retryMs);
-      });
       attempt();
     },
-    async stop() {
+    stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await lw?.stop();
+      current?.abort();
+      return Promise.resolve();
     },
   };
 }
 
-export function createPodWatch(kc: KubeConfig, nodeName: string, retryMs = 5000): WatchSource<PodInfo> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const fieldSelector = `spec.nodeName=${nodeName}`;
-  return listWatchSource<V1Pod, PodInfo>(
-    () =>
-      new ListWatch<V1Pod>(
-        '/api/v1/pods',
-        new Watch(kc),
-        () => core.listPodForAllNamespaces({ fieldSelector }),
-        false,
-        undefined,
-        fieldSelector,
-      ),
-    podInfo,
+export function createPodWatch(api: KubeAccess, nodeName: string, retryMs = 5000): WatchSource<PodInfo> {
+  return listWatchSource<PodInfo>(
+    api,
+    {
+      path: '/api/v1/pods',
+      query: `fieldSelector=${encodeURIComponent(`spec.nodeName=${nodeName}`)}`,
+      convert: (o) => trimPod(podInfoOf(o)),
+      key: (p) => `${p.namespace}/${p.name}`,
+    },
     retryMs,
   );
 }
 
-export function createNadWatch(kc: KubeConfig, retryMs = 5000): WatchSource<NadInfo> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  return listWatchSource<NadObject, NadInfo>(
-    () =>
-      new ListWatch<NadObject>(
-        `/apis/${NAD_GROUP}/${NAD_VERSION}/${NAD_PLURAL}`,
-        new Watch(kc),
-        async () =>
-          (await custom.listClusterCustomObject({
-            group: NAD_GROUP,
-            version: NAD_VERSION,
-            plural: NAD_PLURAL,
-          })) as KubernetesListObject<NadObject>,
-        false,
-      ),
-    nadInfo,
+export function createNadWatch(api: KubeAccess, retryMs = 5000): WatchSource<NadInfo> {
+  return listWatchSource<NadInfo>(
+    api,
+    { path: NAD_PATH, query: '', convert: (o) => nadInfoOf(o), key: (n) => `${n.namespace}/${n.name}` },
     retryMs,
   );
 }
@@ -147,10 +147,15 @@ export function createNadWatch(kc: KubeConfig, retryMs = 5000): WatchSource<NadI
  * restarted, so it removes its config and binaries on the way out. API errors count as "not gone"
  * (a restart must never strip the node's CNI config).
  */
-export async function daemonSetGone(kc: KubeConfig, namespace: string, name: string): Promise<boolean> {
+export async function daemonSetGone(api: KubeAccess, namespace: string, name: string): Promise<boolean> {
   try {
-    const ds = await kc.makeApiClient(AppsV1Api).readNamespacedDaemonSet({ namespace, name });
-    return ds.metadata?.deletionTimestamp !== undefined;
+    const ds = obj(
+      await api.request(
+        'GET',
+        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets/${encodeURIComponent(name)}`,
+      ),
+    );
+    return obj(ds['metadata'])['deletionTimestamp'] !== undefined;
   } catch (err) {
     return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
   }

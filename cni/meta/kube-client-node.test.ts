@@ -1,7 +1,9 @@
-// The client-node adapter against the fake API server (real HTTP).
-import { mkdtemp, rm } from 'node:fs/promises';
+// The KubeClient adapter against the fake API server (real HTTP and HTTPS).
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeApiServer } from '../../sim/apiserver.js';
 import type { FakeApiServer } from '../../sim/apiserver.js';
@@ -79,5 +81,38 @@ describe('client-node KubeClient adapter', () => {
     await expect(kube.updatePodStatusAnnotations(pod, { x: 'y' })).rejects.toMatchObject({
       code: KubeErrorCode.Conflict,
     });
+  });
+});
+
+describe('KubeClient over HTTPS', () => {
+  it('verifies the server with the kubeconfig CA and reuses one TLS connection for sequential calls', async () => {
+    const tlsDir = await mkdtemp(path.join(tmpdir(), 'np-cni-kube-tls-'));
+    const run = promisify(execFile);
+    await run('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', path.join(tlsDir, 'k'), '-out', path.join(tlsDir, 'c'), '-days', '1'],
+      ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    ]);
+    const tls = {
+      key: await readFile(path.join(tlsDir, 'k'), 'utf8'),
+      cert: await readFile(path.join(tlsDir, 'c'), 'utf8'),
+    };
+    const secure = await startFakeApiServer({ tls });
+    try {
+      secure.addPod({ namespace: 'ns1', name: 'p' });
+      secure.addNad('ns1', 'n', { cniVersion: '1.0.0', type: 'macvlan' });
+      const client = createKubeClient(await secure.writeKubeconfig(path.join(tlsDir, 'kubeconfig')));
+      for (let i = 0; i < 5; i++) {
+        const pod = await client.getPod('ns1', 'p');
+        await client.getNad('ns1', 'n');
+        await client.updatePodStatusAnnotations(pod, { i: String(i) });
+        await client.recordEvent?.(pod, { type: 'Normal', reason: 'R', message: 'm' });
+      }
+      expect(secure.requests).toHaveLength(20);
+      expect(secure.connections()).toBe(1);
+    } finally {
+      await secure.stop();
+      await rm(tlsDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,16 +1,11 @@
-// KubeClient adapter over @kubernetes/client-node 1.x: the only file that imports it.
-import {
-  CoreV1Api,
-  CoreV1Event,
-  CustomObjectsApi,
-  KubeConfig,
-  V1EventSource,
-  V1ObjectMeta,
-  V1ObjectReference,
-  V1Pod,
-} from '@kubernetes/client-node';
+// The KubeClient adapter (the meta-plugin's port to the Kubernetes API) over our small REST client
+// (kube-rest.ts): one keep-alive agent per API server, TLS sessions reused, and no
+// @kubernetes/client-node (whose models alone cost ~70 MiB of RSS and which opens a new TLS
+// connection per request). The file keeps its name for its importers.
 import { KubeApiError, KubeErrorCode } from './kube.js';
 import type { KubeClient, NadInfo, PodInfo } from './kube.js';
+import { loadKubeAccess } from './kube-rest.js';
+import type { KubeAccess } from './kube-rest.js';
 
 const NAD_GROUP = 'k8s.cni.cncf.io';
 const NAD_VERSION = 'v1';
@@ -64,96 +59,112 @@ function toKubeError(err: unknown, what: string): KubeApiError {
   return new KubeApiError(KubeErrorCode.Failed, `${what}: ${text}`, { cause: err });
 }
 
-function podInfo(pod: V1Pod): PodInfo {
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+const strings = (v: unknown): Record<string, string> =>
+  Object.fromEntries(Object.entries(obj(v)).filter((e): e is [string, string] => typeof e[1] === 'string'));
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** The fields the CNI path reads; `opaque` keeps the whole object for the status write. */
+export function podInfoOf(pod: unknown): PodInfo {
+  const meta = obj(obj(pod)['metadata']);
+  const containers = obj(obj(pod)['spec'])['containers'];
   return {
-    namespace: pod.metadata?.namespace ?? '',
-    name: pod.metadata?.name ?? '',
-    uid: pod.metadata?.uid ?? '',
-    resourceVersion: pod.metadata?.resourceVersion ?? '',
-    annotations: pod.metadata?.annotations ?? {},
-    containerNames: (pod.spec?.containers ?? []).map((c) => c.name),
+    namespace: str(meta['namespace']),
+    name: str(meta['name']),
+    uid: str(meta['uid']),
+    resourceVersion: str(meta['resourceVersion']),
+    annotations: strings(meta['annotations']),
+    containerNames: Array.isArray(containers) ? containers.map((c) => str(obj(c)['name'])) : [],
     opaque: pod,
   };
 }
 
-/** Builds the client from a kubeconfig file, or in-cluster config when `kubeconfig` is undefined. */
-export function createKubeClient(kubeconfig: string | undefined): KubeClient {
-  const kc = new KubeConfig();
-  if (kubeconfig === undefined) kc.loadFromCluster();
-  else kc.loadFromFile(kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+export function nadInfoOf(nad: unknown, namespace?: string, name?: string): NadInfo {
+  const meta = obj(obj(nad)['metadata']);
+  const config = obj(obj(nad)['spec'])['config'];
+  return {
+    namespace: namespace ?? str(meta['namespace']),
+    name: name ?? str(meta['name']),
+    config: typeof config === 'string' ? config : '',
+    annotations: strings(meta['annotations']),
+  };
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * Builds the client from a kubeconfig file, in-cluster config when `kubeconfig` is undefined, or
+ * over an existing KubeAccess (the daemon shares one with its informers).
+ */
+export function createKubeClient(kubeconfig: string | undefined | KubeAccess): KubeClient {
+  const api = typeof kubeconfig === 'object' ? kubeconfig : loadKubeAccess(kubeconfig);
+  const podPath = (ns: string, name: string): string => `/api/v1/namespaces/${enc(ns)}/pods/${enc(name)}`;
   return {
     async getPod(namespace, name) {
       try {
-        return podInfo(await core.readNamespacedPod({ name, namespace }));
+        return podInfoOf(await api.request('GET', podPath(namespace, name)));
       } catch (err) {
         throw toKubeError(err, `get pod ${namespace}/${name}`);
       }
     },
     async getNad(namespace, name): Promise<NadInfo> {
-      let obj: unknown;
+      const p = `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${enc(namespace)}/${NAD_PLURAL}/${enc(name)}`;
       try {
-        obj = await custom.getNamespacedCustomObject({
-          group: NAD_GROUP,
-          version: NAD_VERSION,
-          namespace,
-          plural: NAD_PLURAL,
-          name,
-        });
+        return nadInfoOf(await api.request('GET', p), namespace, name);
       } catch (err) {
         throw toKubeError(err, `get network-attachment-definition ${namespace}/${name}`);
       }
-      const o = obj as { metadata?: { annotations?: Record<string, string> }; spec?: { config?: unknown } };
-      return {
-        namespace,
-        name,
-        config: typeof o.spec?.config === 'string' ? o.spec.config : '',
-        annotations: o.metadata?.annotations ?? {},
-      };
     },
     async updatePodStatusAnnotations(pod, annotations) {
-      const base = pod.opaque instanceof V1Pod ? pod.opaque : new V1Pod();
-      const next: Record<string, string> = { ...(base.metadata?.annotations ?? {}) };
+      const base = obj(pod.opaque);
+      const meta = obj(base['metadata']);
+      const next: Record<string, string> = { ...strings(meta['annotations']) };
       for (const [k, v] of Object.entries(annotations)) {
         if (v === null) Reflect.deleteProperty(next, k);
         else next[k] = v;
       }
-      const metadata = Object.assign(new V1ObjectMeta(), base.metadata, {
-        annotations: next,
-        resourceVersion: pod.resourceVersion,
-      });
-      const body = Object.assign(new V1Pod(), base, { metadata });
+      const body = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        ...base,
+        metadata: {
+          ...meta,
+          name: pod.name,
+          namespace: pod.namespace,
+          annotations: next,
+          resourceVersion: pod.resourceVersion,
+        },
+      };
       try {
-        await core.replaceNamespacedPodStatus({ name: pod.name, namespace: pod.namespace, body });
+        await api.request('PUT', `${podPath(pod.namespace, pod.name)}/status`, body);
       } catch (err) {
         throw toKubeError(err, `update pod ${pod.namespace}/${pod.name} status`);
       }
     },
     async recordEvent(pod, event) {
-      const now = new Date();
-      const body = Object.assign(new CoreV1Event(), {
-        metadata: Object.assign(new V1ObjectMeta(), {
-          generateName: `${pod.name}.`,
-          namespace: pod.namespace,
-        }),
-        involvedObject: Object.assign(new V1ObjectReference(), {
+      const now = new Date().toISOString();
+      const body = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
+        involvedObject: {
           apiVersion: 'v1',
           kind: 'Pod',
           namespace: pod.namespace,
           name: pod.name,
           uid: pod.uid,
-        }),
+        },
         reason: event.reason,
         message: event.message,
         type: event.type,
-        source: Object.assign(new V1EventSource(), { component: 'netplumb' }),
+        source: { component: 'netplumb' },
         firstTimestamp: now,
         lastTimestamp: now,
         count: 1,
-      });
+      };
       try {
-        await core.createNamespacedEvent({ namespace: pod.namespace, body });
+        await api.request('POST', `/api/v1/namespaces/${enc(pod.namespace)}/events`, body);
       } catch (err) {
         throw toKubeError(err, `create event on pod ${pod.namespace}/${pod.name}`);
       }
