@@ -172,7 +172,7 @@ describe('result conversion', () => {
       CniError,
     );
     expect(() => decodeResult({ cniVersion: '1.0.0', ips: [{ gateway: '1.2.3.4' }] }, '1.0.0')).toThrow(
-      /ips\.0\.address/,
+      /ips\[0\]\.address: /,
     );
   });
 });

@@ -8,6 +8,7 @@
 // - 0.1.0/0.2.0 keep only the first IPv4 and the first IPv6 address; routes go to ip4/ip6 by the
 //   family of their `dst` (only dst/gw survive).
 // - 1.x omits an empty `dns`; older formats always print `"dns": {}` like the Go types do.
+import { formatIssues } from '../lib/config-path.js';
 import { z } from 'zod';
 import { CniError, CniErrorCode } from './errors.js';
 import type { JsonObject } from '../lib/json.js';
@@ -141,7 +142,7 @@ function decodeRoute(r: z.infer<typeof routeSchema>): CniRoute {
 }
 
 function zodMessage(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+  return formatIssues(err.issues);
 }
 
 /**

@@ -2,6 +2,8 @@
 // Same keys and meaning as SRIOV-DP, plus `vlans`, `deviceType: "nic"`, `slots` and
 // `allocationPolicy`. Unlike SRIOV-DP, unknown keys, bad VF ranges and duplicate names are errors
 // that name the JSON path and the fix.
+import { formatConfigPath } from '../lib/config-path.js';
+import type { ConfigPath } from '../lib/config-path.js';
 import { NetplumbError } from '../lib/errors.js';
 import type { NetplumbErrorOptions } from '../lib/errors.js';
 import { z } from 'zod';
@@ -224,16 +226,8 @@ const rootSchema = strictObject({
   resourceList: z.array(z.unknown(), { error: 'is required: an array of resource objects' }),
 });
 
-type Path = readonly PropertyKey[];
-
-function formatPath(path: Path): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
-  }
-  return out;
-}
+type Path = ConfigPath;
+const formatPath = formatConfigPath;
 
 function problemsOf(error: z.ZodError, prefix: Path): ConfigProblem[] {
   const out: ConfigProblem[] = [];

@@ -10,3 +10,26 @@ export function formatConfigPath(path: ConfigPath): string {
   }
   return out;
 }
+
+/** A problem at a path (a zod issue, or one a parser found itself). */
+export interface PathIssue {
+  readonly path: ConfigPath;
+  readonly message: string;
+}
+
+/**
+ * Every issue as `a.b[0].c: message` (`(root)` for the whole document), joined by `separator`:
+ * users see all problems at once, in one syntax, whatever parser found them.
+ */
+export function formatIssues(
+  issues: readonly PathIssue[],
+  prefix: ConfigPath = [],
+  separator = '; ',
+): string {
+  return issues
+    .map((i) => {
+      const at = formatConfigPath([...prefix, ...i.path]);
+      return `${at === '' ? '(root)' : at}: ${i.message}`;
+    })
+    .join(separator);
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cliErrorReport, NetplumbError, reportCliError } from './errors.js';
-import { formatConfigPath } from './config-path.js';
+import { formatConfigPath, formatIssues } from './config-path.js';
 
 describe('NetplumbError', () => {
   it('keeps its code, exit code and cause', () => {
@@ -37,5 +37,17 @@ describe('formatConfigPath', () => {
     );
     expect(formatConfigPath([0, 'a'])).toBe('[0].a');
     expect(formatConfigPath([])).toBe('');
+  });
+});
+
+describe('formatIssues', () => {
+  it('prints every issue in the one path syntax, (root) for the document', () => {
+    expect(
+      formatIssues([
+        { path: ['delegates', 0, 'type'], message: 'required' },
+        { path: [], message: 'must be an object' },
+      ]),
+    ).toBe('delegates[0].type: required; (root): must be an object');
+    expect(formatIssues([{ path: [1], message: 'x' }], ['resourceList'], '\n')).toBe('resourceList[1]: x');
   });
 });

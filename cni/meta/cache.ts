@@ -1,6 +1,7 @@
 // The DEL cache: `<cniDir>/<containerID>`, everything DEL needs when the pod, the NADs or the API
 // server are gone. Written atomically (temp + rename) before the first delegate runs, and again
 // after each delegate's ADD (to record its result, the prevResult for its DEL).
+import { formatIssues } from '../../lib/config-path.js';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -187,7 +188,7 @@ export async function readCache(
   if (!p.success)
     return {
       state: 'corrupt',
-      problem: p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      problem: formatIssues(p.error.issues),
       text,
     };
   return { state: 'ok', cache: p.data as MetaCache, origin: 'netplumb' };

@@ -2,6 +2,7 @@
 // A NetworkAttachmentDefinition written for sriov-cni parses as is; every refusal names the key
 // and says what to write instead. Unknown keys are kept (Multus adds `pciBusID`, runtimes add
 // their own), and the raw object is what IPAM receives.
+import { formatConfigPath } from '../../lib/config-path.js';
 import { NetplumbError } from '../../lib/errors.js';
 import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { z } from 'zod';
@@ -106,7 +107,7 @@ export function parseSriovConfig(input: unknown): SriovConfig {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const key = issue === undefined || issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.');
+    const key = issue === undefined || issue.path.length === 0 ? '(root)' : formatConfigPath(issue.path);
     const hint = HINTS[String(issue?.path[0] ?? '')];
     throw new SriovConfigError(
       key,

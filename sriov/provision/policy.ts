@@ -4,6 +4,7 @@
 //   { "pfs": [ { "pf": "ens1f0", "numVfs": 8,
 //                "vfs": [ { "range": "0-3", "driver": "vfio-pci", "vlan": 100, "trust": "on" },
 //                         { "range": "4-7", "driver": "iavf", "spoofchk": "off" } ] } ] }
+import { formatIssues } from '../../lib/config-path.js';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { VfChange } from '../link/vf-settings.js';
@@ -40,15 +41,7 @@ export type Policy = z.infer<typeof policySchema>;
 export function parsePolicy(raw: unknown, where: string): Policy {
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key =
-      issue === undefined
-        ? ''
-        : issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-    throw new ProvisionError(
-      'BAD_POLICY',
-      `${where}: ${key === '' ? '(root)' : key.replace(/^\./, '')}: ${issue?.message ?? 'invalid'}`,
-    );
+    throw new ProvisionError('BAD_POLICY', `${where}: ${formatIssues(parsed.error.issues)}`);
   }
   for (const [i, pf] of parsed.data.pfs.entries()) {
     const seen = new Map<number, number>();

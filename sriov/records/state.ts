@@ -3,6 +3,7 @@
 //                                 the first side effect and updated as ADD proceeds;
 //   <dir>/pci/<pci>               the netns path owning the VF (sriov-cni's allocation file);
 //   <dir>/lock/<pci>.lock         the per-VF lock (./lock.ts).
+import { formatIssues } from '../../lib/config-path.js';
 import { NetplumbError } from '../../lib/errors.js';
 import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -151,7 +152,7 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
     const parsed = attachmentSchema.safeParse(raw);
     if (!parsed.success) {
       throw new StateError(
-        `${file} is not a netplumb-sriov record: ${parsed.error.issues[0]?.message ?? ''}`,
+        `${file} is not a netplumb-sriov record: ${formatIssues(parsed.error.issues)}`,
       );
     }
     return parsed.data;
