@@ -13,7 +13,7 @@ const problemsOf = (v: unknown): string[] => {
   throw new Error('expected a ConfigError');
 };
 
-// The exact example from SRIOV-DP's docs (FACTS §2.1).
+// The exact example from SRIOV-DP's README (docs: the config.json example).
 const SRIOV_DP_EXAMPLE = {
   resourceList: [
     {

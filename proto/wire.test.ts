@@ -1,4 +1,4 @@
-// Independent check of the generated codecs against the published field numbers (FACTS §1):
+// Independent check of the generated codecs against the published field numbers (kubelet's api.proto field tables: deviceplugin v1beta1, pluginregistration v1, podresources v1):
 // the expected bytes are written by hand from tag = (field << 3) | wiretype.
 import { describe, expect, it } from 'vitest';
 import {
