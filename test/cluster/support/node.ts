@@ -1,0 +1,103 @@
+// The test node's "hardware": a simulated SR-IOV node (hack/mknode, preset intel-x710) written where
+// the test overlay mounts it into the DaemonSet pods, and one real veth per VF netdev in the host
+// network namespace, named as the simulated VF netdev (the SR-IOV CNI moves it into the pod).
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { onNode, ROOT } from './cluster.js';
+
+/** Where test/cluster/overlays/netplumb mounts the simulated node (hostPath). */
+export const SIMULATED_NODE_DIR = '/var/lib/netplumb-test-node';
+
+export interface SimulatedVf {
+  readonly address: string;
+  readonly netdev: string;
+  readonly driver: string;
+  readonly vendor: string;
+  readonly device: string;
+}
+
+export interface TestNode {
+  readonly dir: string;
+  readonly vfs: readonly SimulatedVf[];
+  /** VFs with a netdev, each backed by a host veth of the same name. */
+  readonly netdevVfs: readonly SimulatedVf[];
+  remove(): Promise<void>;
+}
+
+function read(file: string): string {
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Every VF of the written tree (PCI functions with a physfn link), read back from its sysfs files. */
+function listVfs(dir: string): SimulatedVf[] {
+  const pci = path.join(dir, 'sys', 'bus', 'pci', 'devices');
+  const vfs: SimulatedVf[] = [];
+  for (const address of readdirSync(pci).sort()) {
+    const dev = path.join(pci, address);
+    if (!existsSync(path.join(dev, 'physfn'))) continue;
+    const net = path.join(dev, 'net');
+    const netdev = existsSync(net) ? (readdirSync(net)[0] ?? '') : '';
+    const driverLink = path.join(dev, 'driver');
+    const driver = existsSync(driverLink) ? path.basename(readlinkSync(driverLink)) : '';
+    vfs.push({
+      address,
+      netdev,
+      driver,
+      vendor: read(path.join(dev, 'vendor')).replace(/^0x/, ''),
+      device: read(path.join(dev, 'device')).replace(/^0x/, ''),
+    });
+  }
+  return vfs;
+}
+
+async function deleteLink(name: string): Promise<void> {
+  await onNode('ip', ['link', 'delete', name]).catch(() => undefined);
+}
+
+/** Writes the simulated node and its veths; `remove()` deletes both (also what a pod left behind). */
+export async function createTestNode(): Promise<TestNode> {
+  await onNode(path.join(ROOT, 'hack', 'mknode'), [
+    '--preset',
+    'intel-x710',
+    '--out',
+    SIMULATED_NODE_DIR,
+    '--force',
+  ]);
+  const vfs = listVfs(SIMULATED_NODE_DIR);
+  const netdevVfs = vfs.filter((v) => v.netdev !== '');
+  for (const [i, vf] of netdevVfs.entries()) {
+    await deleteLink(vf.netdev);
+    await onNode('ip', ['link', 'add', vf.netdev, 'type', 'veth', 'peer', 'name', `npvfpeer${String(i)}`]);
+  }
+  return {
+    dir: SIMULATED_NODE_DIR,
+    vfs,
+    netdevVfs,
+    async remove() {
+      for (const vf of netdevVfs) await deleteLink(vf.netdev);
+      for (const i of netdevVfs.keys()) await deleteLink(`npvfpeer${String(i)}`);
+      await rm(SIMULATED_NODE_DIR, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Names of the links in the host network namespace. */
+export async function hostLinks(): Promise<string[]> {
+  const { stdout } = await onNode('ip', ['-j', 'link', 'show']);
+  return (JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname);
+}
+
+/** Network namespaces the runtime made for pods (/run/netns/cni-*). */
+export function podNetnsNames(): string[] {
+  return existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('cni-')) : [];
+}
+
+/** Files below `dir` (recursive, relative names), [] when it does not exist. */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
