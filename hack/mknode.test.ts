@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverNode } from '../sriov/discover.js';
+import { readKernelFacts } from '../sriov/node-info.js';
 import { fileVfState } from '../sriov/vf-state.js';
 import { PROJECT_ROOT } from '../test/support/bin.js';
 
@@ -33,6 +34,28 @@ describe('hack/mknode', { timeout: 120_000 }, () => {
       ['ens2f0', 5],
       ['ens3f0', 5],
     ]);
+  });
+
+  it('--system writes the node-wide facts doctor reads (kernel command line, isolated CPUs, modules)', async () => {
+    const out = path.join(tmp, 'system');
+    await run(MKNODE, [
+      '--pfs',
+      '1',
+      '--vfs',
+      '1',
+      '--out',
+      out,
+      '--system',
+      '{"cmdline":"root=/dev/vda","isolatedCpus":"3","modules":[]}',
+    ]);
+    const facts = await readKernelFacts({
+      sysfsRoot: path.join(out, 'sys'),
+      procRoot: path.join(out, 'proc'),
+    });
+    expect(facts).toMatchObject({ cmdline: 'root=/dev/vda', isolatedCpus: [3], modules: [], pciDrivers: [] });
+    await expect(
+      run(MKNODE, ['--pfs', '1', '--out', path.join(tmp, 'bad'), '--system', '[1]']),
+    ).rejects.toThrow(/--system takes a JSON object/);
   });
 
   it('refuses to overwrite without --force and rejects unknown presets', async () => {

@@ -7,6 +7,7 @@ import { entryExists as exists } from '../lib/fs.js';
 import { generatedNode, isNodePresetName, NODE_PRESETS } from '../sim/simulated-node-presets.js';
 import { SimulatedNodeError } from '../sim/simulated-node.js';
 import type { SimulatedNodeBuilder } from '../sim/simulated-node.js';
+import type { SystemOptions } from '../sim/simulated-system.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'nodes');
@@ -17,6 +18,22 @@ function count(flag: string) {
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a non-negative integer`);
     return n;
   };
+}
+
+function parseSystem(raw: string): SystemOptions {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new InvalidArgumentError('--system takes a JSON object, e.g. \'{"cmdline":"root=/dev/sda1"}\'');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidArgumentError('--system takes a JSON object');
+  return parsed;
+}
+
+function withSystem(builder: SimulatedNodeBuilder, flags: Flags): SimulatedNodeBuilder {
+  return flags.system === undefined ? builder : builder.system(flags.system);
 }
 
 async function writeNode(builder: SimulatedNodeBuilder, out: string, force: boolean): Promise<void> {
@@ -40,6 +57,7 @@ interface Flags {
   readonly out?: string;
   readonly fixtures?: boolean;
   readonly force?: boolean;
+  readonly system?: SystemOptions;
 }
 
 const program = new Command('mknode')
@@ -55,6 +73,11 @@ const program = new Command('mknode')
     `regenerate every preset under ${path.relative(ROOT, FIXTURES)}/<name> (implies --force)`,
   )
   .option('--force', 'replace an existing --out folder')
+  .option(
+    '--system <json>',
+    'node-wide facts as JSON (sim/simulated-system.ts SystemOptions), e.g. \'{"isolatedCpus":"2-7","modules":[]}\'',
+    parseSystem,
+  )
   .action(async (flags: Flags) => {
     if (flags.fixtures === true) {
       for (const [name, preset] of Object.entries(NODE_PRESETS)) {
@@ -79,7 +102,7 @@ const program = new Command('mknode')
         );
         return;
       }
-      await writeNode(NODE_PRESETS[preset](), path.resolve(out), flags.force === true);
+      await writeNode(withSystem(NODE_PRESETS[preset](), flags), path.resolve(out), flags.force === true);
       return;
     }
     if (flags.pfs === undefined) {
@@ -87,7 +110,7 @@ const program = new Command('mknode')
       return;
     }
     await writeNode(
-      generatedNode({ pfs: flags.pfs, vfs: flags.vfs ?? 0 }),
+      withSystem(generatedNode({ pfs: flags.pfs, vfs: flags.vfs ?? 0 }), flags),
       path.resolve(out),
       flags.force === true,
     );
