@@ -4,6 +4,7 @@
 // module is loaded: the long-running ones (device-plugin, cni-daemon) then carry no other
 // subcommand's dependencies in memory, and a short one starts fast.
 import { Command } from 'commander';
+import { reportCliError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 import type { OpenSimulatedNode } from '../sriov/simulated-node-port.js';
 
@@ -35,7 +36,10 @@ const subcommands: Readonly<Record<string, Loader>> = {
   uninstall: async () => (await import('../cni/daemon/command.js')).uninstallCommand(process),
   vf: async () => (await import('../sriov/provision/command.js')).vfCommand(io),
   webhook: async () =>
-    (await import('../webhook/command.js')).webhookCommand({ ...io, setExitCode: (c) => (process.exitCode = c) }),
+    (await import('../webhook/command.js')).webhookCommand({
+      ...io,
+      setExitCode: (c) => (process.exitCode = c),
+    }),
 };
 
 const program = new Command('netplumb')
@@ -50,4 +54,10 @@ const versionOnly = invoked === '--version' || invoked === '-V';
 for (const loader of versionOnly ? [] : load ? [load] : Object.values(subcommands))
   program.addCommand(await loader());
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Every command's errors end here: ours by their message and exit code (2 = fix your input),
+  // anything else as an internal error with its stack.
+  process.exitCode = reportCliError(err, process.stderr, process.argv.includes('--json'));
+}

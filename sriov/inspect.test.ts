@@ -120,6 +120,12 @@ describe('netplumb inspect --json', CLI, () => {
     ]);
   });
 
+  it('refuses a --simulated-node folder that is not one (exit 2), instead of showing an empty node', async () => {
+    const r = await netplumb(['inspect', '--simulated-node', path.join(X710, 'sys')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a simulated node \(it has no sys\/ folder\)/);
+  });
+
   it('takes a simulated node from --simulated-node or NETPLUMB_SIMULATED_NODE', async () => {
     for (const [args, env] of [
       [['--simulated-node', X710], {}],
