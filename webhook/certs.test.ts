@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadClientNodeConfig } from '../cni/daemon/kube-config.js';
 import { createCertificates, renewalReason, serviceDnsNames } from './certs.js';
 import { ensureCertificates, fileCertStore, kubeCertStore } from './cert-store.js';
+import { permissionOf, webhookGrants } from '../test/support/webhook.js';
 
 const REQ = { service: 'netplumb-webhook', namespace: 'netplumb', days: 365, now: new Date() };
 
@@ -112,6 +113,24 @@ function fakeApi() {
   return { server, objects, calls };
 }
 
+async function writeKubeconfig(port: number): Promise<string> {
+  const kubeconfig = path.join(dir, `kubeconfig-${port}`);
+  await writeFile(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        { name: 'c', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+      ],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }),
+  );
+  return kubeconfig;
+}
+
 describe('ensureCertificates with the API (client-node over HTTP)', () => {
   it('creates the Secret, sets the caBundle on every webhook, and replaces nothing while valid', async () => {
     const api = fakeApi();
@@ -154,6 +173,33 @@ describe('ensureCertificates with the API (client-node over HTTP)', () => {
       const second = await ensureCertificates(store, REQ, 30);
       expect(second).toMatchObject({ renewed: false, caCert: first.caCert });
       expect(api.calls.filter((c) => c.includes('/secrets/') && !c.startsWith('GET'))).toEqual([]);
+    } finally {
+      api.server.closeAllConnections();
+      await new Promise((r) => api.server.close(r));
+    }
+  });
+
+  it('is granted by deployments/webhook.yaml exactly what it calls (least privilege)', async () => {
+    const api = fakeApi();
+    await new Promise<void>((r) => api.server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (api.server.address() as AddressInfo).port;
+      const store = kubeCertStore(loadClientNodeConfig(await writeKubeconfig(port)), {
+        namespace: 'netplumb',
+        secret: 'netplumb-webhook-tls',
+        webhookConfig: 'netplumb-webhook',
+      });
+      await ensureCertificates(store, REQ, 30); // creates the Secret
+      await ensureCertificates(store, { ...REQ, service: 'renamed' }, 30); // replaces it
+      const used = new Set(api.calls.map((c) => permissionOf(...(c.split(' ') as [string, string]))));
+      expect([...used].sort()).toEqual([
+        '/secrets:create',
+        '/secrets:get',
+        '/secrets:update',
+        'admissionregistration.k8s.io/mutatingwebhookconfigurations:get',
+        'admissionregistration.k8s.io/mutatingwebhookconfigurations:update',
+      ]);
+      expect([...(await webhookGrants('netplumb-webhook-certs'))].sort()).toEqual([...used].sort());
     } finally {
       api.server.closeAllConnections();
       await new Promise((r) => api.server.close(r));

@@ -1,13 +1,15 @@
 // Test and bench helpers for netplumb webhook: an in-memory NAD watch (the WatchSource port), a
 // certificate directory laid out as kubelet mounts a Secret (`..data` symlink swapped atomically),
 // and an HTTPS client that trusts a given CA.
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import type { NadInfo } from '../../cni/meta/kube.js';
 import type { WatchHandlers, WatchSource } from '../../cni/daemon/kube-cache.js';
 import type { CertBundle } from '../../webhook/certs.js';
+import { PROJECT_ROOT } from './bin.js';
 
 export interface MemoryNadWatch extends WatchSource<NadInfo> {
   add(nad: NadInfo): void;
@@ -101,4 +103,57 @@ export function httpsRequest(
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+interface RbacDoc {
+  kind: string;
+  metadata: { name: string };
+  rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  roleRef?: { kind: string; name: string };
+  subjects?: { name: string }[];
+}
+
+/** `group/resource:verb` for everything deployments/webhook.yaml grants `serviceAccount`. */
+export async function webhookGrants(serviceAccount: string): Promise<Set<string>> {
+  const file = path.join(PROJECT_ROOT, 'deployments', 'webhook.yaml');
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as RbacDoc);
+  const bound = docs.filter(
+    (b) =>
+      (b.kind === 'RoleBinding' || b.kind === 'ClusterRoleBinding') &&
+      b.subjects?.some((s) => s.name === serviceAccount) === true,
+  );
+  const out = new Set<string>();
+  for (const b of bound) {
+    const role = docs.find((r) => r.kind === b.roleRef?.kind && r.metadata.name === b.roleRef.name);
+    for (const rule of role?.rules ?? []) {
+      for (const g of rule.apiGroups)
+        for (const r of rule.resources) for (const v of rule.verbs) out.add(`${g}/${r}:${v}`);
+    }
+  }
+  return out;
+}
+
+/** The permission (`group/resource:verb`) an API request needs; `watch` for ?watch=true lists. */
+export function permissionOf(method: string, url: string): string {
+  const [p = '', query = ''] = url.split('?');
+  const parts = p.split('/').filter((s) => s !== '');
+  const core = parts[0] === 'api';
+  const group = core ? '' : (parts[1] ?? '');
+  const rest = parts.slice(core ? 2 : 3);
+  if (rest[0] === 'namespaces' && rest.length > 2) rest.splice(0, 2);
+  const resource = rest[0] ?? '';
+  const item = rest.length > 1;
+  const verb =
+    method === 'GET'
+      ? item
+        ? 'get'
+        : new URLSearchParams(query).get('watch') === 'true'
+          ? 'watch'
+          : 'list'
+      : method === 'PUT'
+        ? 'update'
+        : method === 'POST'
+          ? 'create'
+          : method.toLowerCase();
+  return `${group}/${resource}:${verb}`;
 }
