@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createExecRunner, createInProcessRunner, createPluginLookup } from '../exec.js';
 import { createHelperSpawner } from './spawner/client.js';
+import { withBackgroundEvents } from './background-events.js';
+import type { BackgroundEventsClient } from './background-events.js';
 import { isJsonObject } from '../../lib/json.js';
 import { daemonConfigProblems } from './daemon-config.js';
 import type { JsonObject } from '../../lib/json.js';
@@ -111,13 +113,15 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
 
   let cached: CachedKube | undefined;
   let live: KubeClient | undefined;
+  let events: BackgroundEventsClient | undefined;
   const kc =
     o.kube === undefined
       ? undefined
       : loadKubeConfig(o.kube === 'in-cluster' ? undefined : o.kube.kubeconfig);
   if (kc !== undefined) {
     // One API access (one keep-alive agent) for the informers, the status writes and the events.
-    live = createKubeClient(kc);
+    events = withBackgroundEvents(createKubeClient(kc), { logger: log.child({ component: 'events' }) });
+    live = events;
     if (o.nodeName === undefined || o.nodeName === '') {
       throw new DaemonConfigError('--node-name (or env NODE_NAME) is required with Kubernetes access');
     }
@@ -222,6 +226,7 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       confWriter?.stop();
       await server.close();
       await cached?.stop();
+      await events?.drain();
       await spawner?.close();
     },
   };

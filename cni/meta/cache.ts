@@ -70,8 +70,13 @@ export function cachePath(cniDir: string, containerId: string): string {
 export async function writeCache(cniDir: string, cache: MetaCache): Promise<void> {
   const file = cachePath(cniDir, cache.containerId);
   try {
-    await mkdir(cniDir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(file, JSON.stringify(cache), { mode: 0o600 });
+    const data = JSON.stringify(cache);
+    // mkdir only when the directory is missing: not once per write on the ADD path.
+    await writeFileAtomic(file, data, { mode: 0o600 }).catch(async (err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(cniDir, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(file, data, { mode: 0o600 });
+    });
   } catch (err) {
     throw new CniError(CniErrorCode.IoFailure, `cannot write DEL cache ${file}: ${(err as Error).message}`, {
       cause: err,
