@@ -2,7 +2,7 @@
 // CreateNetworkStatuses rules) and written to pods/status with retry on conflict.
 import type { Logger } from 'pino';
 import type { JsonObject } from '../../lib/json.js';
-import type { CniDns, CniResult } from '../result.js';
+import type { CniDns, CniInterface, CniResult } from '../result.js';
 import { NETWORK_STATUS_ANNOTATION } from './annotations.js';
 import { KubeApiError, KubeErrorCode, isKubeError, retryTransient } from './kube.js';
 import type { Clock } from '../../lib/clock.js';
@@ -30,7 +30,8 @@ const bare = (cidr: string) => cidr.split('/')[0] ?? cidr;
  */
 export function networkStatuses(
   name: string,
-  ifname: string,
+  // The runtime's ifname is not reported when the result names no interface (as Multus).
+  _ifname: string,
   result: CniResult,
   isDefault: boolean,
   deviceInfo: JsonObject | undefined,
@@ -38,39 +39,54 @@ export function networkStatuses(
   const gateways = result.routes
     .filter((r) => isDefaultDst(r.dst) && r.gw !== undefined)
     .map((r) => r.gw ?? '');
-  const common = {
-    name,
-    dns: result.dns,
-    ...(deviceInfo !== undefined && { 'device-info': deviceInfo }),
-    ...(gateways.length > 0 && { gateway: gateways }),
-  };
+  const entry = (iface: CniInterface | undefined, ips: readonly string[], first: boolean) =>
+    ordered({ name, iface, ips, isDefault: isDefault && first, dns: result.dns, deviceInfo, gateways });
   const sandboxed = result.interfaces
     .map((iface, index) => ({ iface, index }))
     .filter((x) => (x.iface.sandbox ?? '') !== '');
   if (result.interfaces.length <= 1 || sandboxed.length <= 1) {
     const iface = sandboxed[0]?.iface ?? result.interfaces[0];
     return [
-      {
-        ...common,
-        interface: iface?.name ?? ifname,
-        ips: result.ips.map((i) => bare(i.address)),
-        ...(iface?.mac !== undefined && { mac: iface.mac }),
-        ...(iface?.mtu !== undefined && { mtu: iface.mtu }),
-        ...(isDefault && { default: true }),
-      },
+      entry(
+        iface,
+        result.ips.map((i) => bare(i.address)),
+        true,
+      ),
     ];
   }
   const last = sandboxed.at(-1)?.index;
-  return sandboxed.map(({ iface, index }, n) => ({
-    ...common,
-    interface: iface.name,
-    ips: result.ips
-      .filter((i) => i.interface === index || (i.interface === undefined && index === last))
-      .map((i) => bare(i.address)),
-    ...(iface.mac !== undefined && { mac: iface.mac }),
-    ...(iface.mtu !== undefined && { mtu: iface.mtu }),
-    ...(isDefault && n === 0 && { default: true }),
-  }));
+  return sandboxed.map(({ iface, index }, n) =>
+    entry(
+      iface,
+      result.ips
+        .filter((i) => i.interface === index || (i.interface === undefined && index === last))
+        .map((i) => bare(i.address)),
+      n === 0,
+    ),
+  );
+}
+
+/** One entry with its keys in NADC's struct order, empty optional fields left out (omitempty). */
+function ordered(o: {
+  name: string;
+  iface: CniInterface | undefined;
+  ips: readonly string[];
+  isDefault: boolean;
+  dns: CniDns;
+  deviceInfo: JsonObject | undefined;
+  gateways: readonly string[];
+}): NetworkStatus {
+  return {
+    name: o.name,
+    ...(o.iface?.name !== undefined && o.iface.name !== '' && { interface: o.iface.name }),
+    ...(o.ips.length > 0 && { ips: o.ips }),
+    ...(o.iface?.mac !== undefined && o.iface.mac !== '' && { mac: o.iface.mac }),
+    ...(o.iface?.mtu !== undefined && o.iface.mtu !== 0 && { mtu: o.iface.mtu }),
+    ...(o.isDefault && { default: true }),
+    dns: o.dns,
+    ...(o.deviceInfo !== undefined && { 'device-info': o.deviceInfo }),
+    ...(o.gateways.length > 0 && { gateway: o.gateways }),
+  };
 }
 
 /** The annotation text, formatted like NADC (each entry indented, joined by ","). */
