@@ -8,6 +8,7 @@ import {
 } from '../cni/meta/annotations.js';
 import type { NetworkSelection } from '../cni/meta/annotations.js';
 import type { NadInfo } from '../cni/meta/kube.js';
+import { isolationAllows } from '../cni/meta/resolve.js';
 import { ExitCode, NetplumbError } from '../lib/errors.js';
 import { downwardApiPatch } from './downward-api.js';
 import { pointer } from './json-patch.js';
@@ -63,12 +64,6 @@ export function networksOf(pod: PodView): NetworkSelection[] {
   }
 }
 
-function isolated(opts: MutationOptions, podNamespace: string, s: NetworkSelection): boolean {
-  return (
-    opts.namespaceIsolation && s.namespace !== podNamespace && !opts.globalNamespaces.includes(s.namespace)
-  );
-}
-
 /** The container that gets the requests; AdmissionDenial when the annotation names none of them. */
 export function targetContainer(pod: PodView): ContainerView | undefined {
   const wanted = pod.annotations?.[RESOURCES_CONTAINER_ANNOTATION];
@@ -98,7 +93,7 @@ function tallyOne(
   l: NadLookup | undefined,
 ): void {
   const key = nadKey(s);
-  if (isolated(opts, pod.namespace, s)) {
+  if (!isolationAllows(opts, pod.namespace, s)) {
     t.warnings.push(
       `network ${key}: namespace isolation forbids it for a pod in ${pod.namespace}; not counted`,
     );

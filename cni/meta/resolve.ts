@@ -106,10 +106,20 @@ export async function resolveCluster(
   return { displayName: list.name, list, resourceName: undefined };
 }
 
+/** The namespace-isolation rule: may a pod in `podNamespace` use network `s`? (Also the webhook's.) */
+export function isolationAllows(
+  conf: Pick<MetaConf, 'namespaceIsolation' | 'globalNamespaces'>,
+  podNamespace: string,
+  s: Pick<NetworkSelection, 'namespace'>,
+): boolean {
+  return (
+    !conf.namespaceIsolation || s.namespace === podNamespace || conf.globalNamespaces.includes(s.namespace)
+  );
+}
+
 function checkIsolation(conf: MetaConf, podNamespace: string, selections: readonly NetworkSelection[]): void {
-  if (!conf.namespaceIsolation) return;
   for (const s of selections) {
-    if (s.namespace === podNamespace || conf.globalNamespaces.includes(s.namespace)) continue;
+    if (isolationAllows(conf, podNamespace, s)) continue;
     throw new CniError(
       CniErrorCode.InvalidNetworkConfig,
       `namespace isolation is enabled: pod is in namespace ${podNamespace} but refers to network ${s.namespace}/${s.name} (allowed: its own namespace and ${conf.globalNamespaces.join(', ')})`,
