@@ -202,6 +202,11 @@ export const manifestSchema = z.discriminatedUnion('kind', [
     namespace: name.optional(),
     labels: z.array(z.strictObject({ pairs: labels, includeSelectors: z.boolean().optional() })).optional(),
     resources: z.array(z.string()).min(1),
+    images: z
+      .array(
+        z.strictObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() }),
+      )
+      .optional(),
   }),
   z.strictObject({ apiVersion: z.literal('v1'), kind: z.literal('Namespace'), metadata }),
   z.strictObject({
