@@ -76,17 +76,21 @@ function pfFacts(fs: SysfsReader, pf: Pf, links: ReadonlyMap<string, LinkSpeed>)
 
 /** Reads the node and runs every hardware check. Throws only for a `pf` that matches no PF. */
 export async function runDoctor(o: DoctorOptions): Promise<DoctorRun> {
-  const [model, kernel] = await Promise.all([
+  const fs = new SysfsReader(path.resolve(o.sysfsRoot));
+  // Link speeds for every netdev, asked for while discovery runs: systeminformation takes
+  // hundreds of milliseconds (seconds on a busy node) to answer.
+  const links = o.host
+    .linkSpeeds(fs.dir(fs.path('class', 'net')) ?? [])
+    .catch(() => new Map<string, LinkSpeed>());
+  const [model, kernel, speeds] = await Promise.all([
     discoverNode({ sysfsRoot: o.sysfsRoot, vfState: o.vfState, all: o.all === true }),
     readKernelFacts({ sysfsRoot: o.sysfsRoot, procRoot: o.procRoot }),
+    links,
   ]);
   const pfs = o.pf === undefined ? model.pfs : selectPf(model, o.pf).pfs;
-  const netdevs = pfs.flatMap((p) => (p.netdev === null ? [] : [p.netdev]));
-  const links = await o.host.linkSpeeds(netdevs).catch(() => new Map<string, LinkSpeed>());
-  const fs = new SysfsReader(path.resolve(o.sysfsRoot));
   const checks = [
     ...nodeChecks(kernel, o.pf === undefined ? model.pfs : pfs),
-    ...pfs.flatMap((pf) => pfChecks(pfFacts(fs, pf, links), kernel)),
+    ...pfs.flatMap((pf) => pfChecks(pfFacts(fs, pf, speeds), kernel)),
   ];
   return { model, pfs, kernel, checks, warnings: [...model.warnings, ...kernel.warnings] };
 }
