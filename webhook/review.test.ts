@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { handleReview } from './review.js';
 
@@ -44,5 +45,54 @@ describe('handleReview', () => {
     });
     expect(result.outcome).toBe('skipped');
     expect(result.body['response']).toEqual({ uid: '5d2f6a1e-7c4b-4a51-9d7e-2b1f0c9a8e31', allowed: true });
+  });
+
+  it('answers every body with 200 or 400 and never throws (fuzz, in-process)', async () => {
+    const base = JSON.parse(await readFile(fixture, 'utf8')) as { request: Record<string, unknown> };
+    const networks = fc.oneof(
+      fc.string(),
+      fc
+        .array(fc.constantFrom('a', 'b/c', 'd@e', 'x/y@z', '', ' ', ',', '@', '/'), { maxLength: 6 })
+        .map((xs) => xs.join(',')),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+    );
+    const body = fc.oneof(
+      fc.string(),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc
+        .record({ object: fc.jsonValue(), kind: fc.jsonValue(), uid: fc.jsonValue() })
+        .map((r) => JSON.stringify({ ...base, request: { ...base.request, ...r } })),
+      fc.tuple(networks, fc.jsonValue(), fc.jsonValue()).map(([n, containers, nodeSelector]) =>
+        JSON.stringify({
+          ...base,
+          request: {
+            ...base.request,
+            object: {
+              metadata: { annotations: { 'k8s.v1.cni.cncf.io/networks': n } },
+              spec: { containers, nodeSelector },
+            },
+          },
+        }),
+      ),
+    );
+    const nad = {
+      namespace: 'default',
+      name: 'a',
+      config: '',
+      annotations: { 'k8s.v1.cni.cncf.io/resourceName': 'r.io/x' },
+    };
+    await fc.assert(
+      fc.asyncProperty(body, async (text) => {
+        const r = await handleReview(text, {
+          options: { downwardApi: true, namespaceIsolation: true, globalNamespaces: ['default'] },
+          lookups: () => (namespace, name) =>
+            Promise.resolve(
+              name === 'a' ? { kind: 'found', nad: { ...nad, namespace } } : { kind: 'missing' },
+            ),
+        });
+        expect([200, 400]).toContain(r.status);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
