@@ -46,6 +46,7 @@ function lazyKube(kubeconfig: string | undefined): KubeClient {
     getNad: async (ns, name) => (await get()).getNad(ns, name),
     updatePodStatusAnnotations: async (pod, annotations) =>
       (await get()).updatePodStatusAnnotations(pod, annotations),
+    recordEvent: async (pod, event) => (await get()).recordEvent?.(pod, event),
   };
 }
 

@@ -343,6 +343,8 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
       });
     });
     const r031 = JSON.parse(stdout) as { cniVersion: string; ips: { version?: string }[]; dns?: unknown };
+    // Thin mode posts Multus's events too.
+    expect(e.api.events.map((x) => x['reason'])).toEqual(['AddedInterface', 'AddedInterface']);
     expect(r031.cniVersion).toBe('0.3.1');
     expect(r031.ips[0]?.version).toBe('4');
     expect(r031.dns).toEqual({});

@@ -45,6 +45,22 @@ function runExe(
 }
 
 describe('netplumb-sriov executable', () => {
+  it('ignores a logFile in a missing directory or outside NETPLUMB_SRIOV_LOG_DIR: rc 0, no stack trace', async () => {
+    const ns = await bench.newNetns();
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'sriov-net',
+      type: 'sriov',
+      deviceID: bench.vf[0],
+      logFile: '/nonexistent-np/x.log',
+    };
+    const add = await runExe('ADD', conf, { containerId: 'plf1', netns: ns.path });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(add.stderr).not.toMatch(/\n\s+at /);
+    expect(add.stderr).toMatch(/outside the log directory|disabled/);
+    expect((await runExe('DEL', conf, { containerId: 'plf1', netns: ns.path })).code).toBe(0);
+  });
+
   it('lets exactly one of two processes ADDing the same VF win, and DELs it again', async () => {
     const [a, b] = [await bench.newNetns(), await bench.newNetns()];
     const conf = {
