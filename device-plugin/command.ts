@@ -11,6 +11,7 @@ import { resolveSysfsRoot } from '../sriov/sysfs.js';
 import { resolveVfStateSource } from '../sriov/vf-state.js';
 import { ConfigError } from './config.js';
 import { ipMonitorLinkEvents } from './link-events.js';
+import { fileDefaultRoutes, iproute2DefaultRoutes } from '../sriov/link/default-route.js';
 import { sysfsRdmaCharDevices } from './rdma.js';
 import { createMetrics, serveMetrics } from './metrics.js';
 import { runNodeChecks, startNodeCheckMetrics } from './node-checks.js';
@@ -95,7 +96,11 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
       const plugin = createDevicePlugin({
         configFile: path.resolve(flags.config),
         resourcePrefix: flags.resourcePrefix,
-        discover: () => discoverNode({ sysfsRoot, vfState, log }),
+        discover: () => discoverNode({ sysfsRoot, vfState, log, accelerators: true }),
+        defaultRoutes:
+          simulatedDir === undefined
+            ? iproute2DefaultRoutes()
+            : fileDefaultRoutes(path.join(path.resolve(simulatedDir), 'routes.json')),
         kubeletRoot: flags.kubeletRoot,
         registration: flags.registration,
         devinfoDir: flags.devinfoDir,

@@ -13,7 +13,9 @@ import type { DevicePluginConfig } from './config.js';
 import type { DevicePluginMetrics } from './metrics.js';
 import { createPoolServer, DEVICE_PLUGIN_VERSION, PLUGIN_OPTIONS, socketName } from './pool-server.js';
 import type { PoolServer, RegistrationMode } from './pool-server.js';
-import { buildPools } from './pools.js';
+import { buildPools, uplinkExclusions } from './pools.js';
+import { readDefaultRouteDevices } from '../sriov/link/default-route.js';
+import type { DefaultRouteSource } from '../sriov/link/default-route.js';
 import type { Pool, PoolDevice } from './pools.js';
 import {
   configWatchNames,
@@ -44,6 +46,8 @@ export interface DevicePluginDeps {
   readonly rescanIntervalMs: number;
   /** Subscribes to link up/down events (production: `ip monitor link`); returns unsubscribe. */
   readonly linkEvents?: (onEvent: () => void) => () => void;
+  /** The routing table's default routes (production: iproute2); their netdevs are never offered. */
+  readonly defaultRoutes?: DefaultRouteSource;
   /** Timers for retries, debounces and rescans; default the system clock. */
   readonly clock?: Clock;
 }
@@ -179,10 +183,30 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
 
   async function rebuild(): Promise<void> {
     if (config === null || stopped) return;
-    model = await deps.discover();
+    const [found, routes] = await Promise.all([
+      deps.discover(),
+      deps.defaultRoutes === undefined ? null : readDefaultRouteDevices(deps.defaultRoutes),
+    ]);
+    model = found;
     for (const w of model.warnings) log.debug({ warning: w }, 'discovery warning');
-    await applyPools(buildPools(config.pools, model));
+    if (routes?.warning != null) log.warn(routes.warning);
+    const uplinks = routes?.devices ?? new Set<string>();
+    logUplinks(uplinkExclusions(model, uplinks));
+    await applyPools(buildPools(config.pools, model, uplinks));
     await reconcileKubelet();
+  }
+
+  // Said once per change: which devices no pool offers because they carry a default route.
+  let uplinksLogged = '';
+  function logUplinks(excluded: readonly { netdev: string; pciAddress: string | null }[]): void {
+    const key = JSON.stringify(excluded);
+    if (key === uplinksLogged) return;
+    uplinksLogged = key;
+    for (const e of excluded)
+      log.info(
+        { netdev: e.netdev, pciAddress: e.pciAddress },
+        'excluded from every pool: carries a default route (the node uplink)',
+      );
   }
 
   async function register(kubelet: KubeletRegistrar, server: PoolServer, ident: string): Promise<boolean> {

@@ -223,16 +223,15 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     const responses = req.containerRequests.map((c) =>
       containerAllocation(config, known, c.devicesIds, host, deps.cdiDir !== null, present),
     );
-    if (config.deviceType !== 'accelerator') {
-      await Promise.all(
-        responses.flatMap((r) =>
-          r.devices.map(async (d) => {
-            const doc = deviceInfoDocument(d, d.kind === 'nic' ? deps.nicPciAddress(d) : null);
-            if (doc !== null) await writeDeviceInfo(deps.devinfoDir, config, d.id, doc);
-          }),
-        ),
-      );
-    }
+    // Every pool, accelerators too: SRIOV-DP writes a device-info file for each allocated device.
+    await Promise.all(
+      responses.flatMap((r) =>
+        r.devices.map(async (d) => {
+          const doc = deviceInfoDocument(d, d.kind === 'nic' ? deps.nicPciAddress(d) : null);
+          if (doc !== null) await writeDeviceInfo(deps.devinfoDir, config, d.id, doc);
+        }),
+      ),
+    );
     const count = responses.reduce((n, r) => n + r.devices.length, 0);
     deps.metrics.allocations.inc({ resource: config.fullName }, count);
     log.info({ devices: responses.map((r) => r.devices.map((d) => d.id)) }, 'Allocate');

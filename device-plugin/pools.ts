@@ -38,11 +38,33 @@ export interface Pool {
   readonly devices: readonly PoolDevice[];
 }
 
-/** SRIOV-DP's candidates: bound devices of the pool's PCI class; PFs with VFs are never offered. */
-function isCandidate(type: PciPoolConfig['deviceType'], d: PciCandidate): boolean {
+/**
+ * SRIOV-DP's candidates: bound devices of the pool's PCI class; PFs with VFs are never offered, nor
+ * a device whose netdev carries a default route (the node's own uplink).
+ */
+function isCandidate(
+  type: PciPoolConfig['deviceType'],
+  d: PciCandidate,
+  uplinks: ReadonlySet<string>,
+): boolean {
   const cls = type === 'netDevice' ? '02' : '12';
   if (d.classCode?.startsWith(cls) !== true || d.driver === null) return false;
+  if (d.netdevs.some((n) => uplinks.has(n))) return false;
   return !(d.kind === 'pf' && d.numVfs > 0);
+}
+
+/** Devices and interfaces no pool may offer because they carry a default route. */
+export function uplinkExclusions(
+  model: NodeModel,
+  uplinks: ReadonlySet<string>,
+): { readonly netdev: string; readonly pciAddress: string | null }[] {
+  const out: { netdev: string; pciAddress: string | null }[] = [];
+  for (const d of model.devices)
+    for (const n of d.netdevs) if (uplinks.has(n)) out.push({ netdev: n, pciAddress: d.pciAddress });
+  for (const nic of model.nics)
+    if (uplinks.has(nic.name) && !out.some((o) => o.netdev === nic.name))
+      out.push({ netdev: nic.name, pciAddress: nic.pciAddress });
+  return out;
 }
 
 function nicNuma(model: NodeModel, nic: Nic, byPci: ReadonlyMap<string, PciCandidate>): number {
@@ -57,8 +79,15 @@ function nicNuma(model: NodeModel, nic: Nic, byPci: ReadonlyMap<string, PciCandi
   return -1;
 }
 
-/** Builds every pool of `pools` from `model`; pools keep config order. */
-export function buildPools(pools: readonly PoolConfig[], model: NodeModel): Pool[] {
+/**
+ * Builds every pool of `pools` from `model`; pools keep config order. `uplinks`: netdevs carrying a
+ * default route, never offered.
+ */
+export function buildPools(
+  pools: readonly PoolConfig[],
+  model: NodeModel,
+  uplinks: ReadonlySet<string> = new Set(),
+): Pool[] {
   const taken = new Set<string>();
   const pfByAddr = new Map<string, Pf>(model.pfs.map((p) => [p.pciAddress, p]));
   const byPci = new Map<string, PciCandidate>();
@@ -66,8 +95,8 @@ export function buildPools(pools: readonly PoolConfig[], model: NodeModel): Pool
   const takenNics = new Set<string>();
   return pools.map((config) =>
     config.deviceType === 'nic'
-      ? buildNicPool(config, model, takenNics, byPci)
-      : buildPciPool(config, model, taken, pfByAddr),
+      ? buildNicPool(config, model, takenNics, byPci, uplinks)
+      : buildPciPool(config, model, taken, pfByAddr, uplinks),
   );
 }
 
@@ -76,11 +105,12 @@ function buildPciPool(
   model: NodeModel,
   taken: Set<string>,
   pfByAddr: ReadonlyMap<string, Pf>,
+  uplinks: ReadonlySet<string>,
 ): Pool {
   const devices: PciPoolDevice[] = [];
   for (const selector of config.selectors) {
     for (const d of model.devices) {
-      if (taken.has(d.pciAddress) || !isCandidate(config.deviceType, d)) continue;
+      if (taken.has(d.pciAddress) || !isCandidate(config.deviceType, d, uplinks)) continue;
       if (!matchesPciSelector(selector, d)) continue;
       taken.add(d.pciAddress);
       const pf = d.kind === 'vf' ? (pfByAddr.get(d.pfPciAddress) ?? null) : null;
@@ -103,11 +133,12 @@ function buildNicPool(
   model: NodeModel,
   taken: Set<string>,
   byPci: ReadonlyMap<string, PciCandidate>,
+  uplinks: ReadonlySet<string>,
 ): Pool {
   const devices: NicPoolDevice[] = [];
   for (const selector of config.selectors) {
     for (const nic of model.nics) {
-      if (taken.has(nic.name) || !matchesNicSelector(selector, nic)) continue;
+      if (taken.has(nic.name) || uplinks.has(nic.name) || !matchesNicSelector(selector, nic)) continue;
       taken.add(nic.name);
       const numaNode = nicNuma(model, nic, byPci);
       const health = nicHealth(nic);

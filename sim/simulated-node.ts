@@ -52,6 +52,8 @@ export interface PfOptions extends NetdevOptions {
   /** How links.json prints VF VLANs: `vlan_list` (iproute2 ≥ 4.14) or the older flat `vlan`/`qos`. */
   readonly vfinfoForm?: 'vlan_list' | 'flat';
   readonly iommuGroup?: number;
+  /** PCI class of the PF and its VFs, default `020000` (`020700` for infiniband); `120000` for an accelerator. */
+  readonly classCode?: string;
 }
 
 /** PF-side settings of one VF (IFLA_VF_INFO) as links.json reports them. */
@@ -253,7 +255,7 @@ export class SimulatedNodeBuilder {
       device: o.device,
       subsystemVendor: o.subsystemVendor ?? o.vendor,
       subsystemDevice: o.subsystemDevice ?? '0000',
-      classCode: linkType === 'infiniband' ? '020700' : '020000',
+      classCode: o.classCode ?? (linkType === 'infiniband' ? '020700' : '020000'),
       driver,
       numa: o.numa ?? -1,
       iommuGroup: this.iommu ? (o.iommuGroup ?? this.nextIommuGroup++) : null,

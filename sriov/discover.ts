@@ -18,7 +18,7 @@ import type {
 } from './model.js';
 import { readLinkState, readLinkType, readNic, scanClassNet } from './nics.js';
 import type { NetdevEntry } from './nics.js';
-import { BDF_PATTERN, basenameOf, isNetworkClass, readPciDevice } from './pci.js';
+import { BDF_PATTERN, basenameOf, isAcceleratorClass, isNetworkClass, readPciDevice } from './pci.js';
 import type { RawPciDevice } from './pci.js';
 import { parseIntStrict, SysfsReader, yieldEvery } from './sysfs.js';
 import { readIpLinkTable } from './vf-state.js';
@@ -30,6 +30,11 @@ export interface DiscoverOptions {
   readonly vfState: VfStateSource | null;
   /** Also every SR-IOV capable PCI device that is not a network device (and its VFs). */
   readonly all?: boolean;
+  /**
+   * Also class-0x12 accelerators, SR-IOV or not, with their VFs (what the device plugin's
+   * `deviceType: accelerator` pools select, as SRIOV-DP).
+   */
+  readonly accelerators?: boolean;
   readonly log?: Pick<Logger, 'debug'>;
 }
 
@@ -75,6 +80,7 @@ export async function discoverNode(options: DiscoverOptions): Promise<NodeModel>
     const vfDir = knownVfs.get(address);
     const raw = readPciDevice(fs, address, {
       all: options.all === true,
+      accelerators: options.accelerators === true,
       rdmaByPci,
       ...(vfDir === undefined ? {} : { knownVfDir: vfDir }),
     });
@@ -160,7 +166,7 @@ function assemble(
           `${path.join(raw.dir, 'physfn')}: no PF lists ${raw.pciAddress} in its virtfnN links; shown as a plain device`,
         );
       }
-      if (!isNetworkClass(raw.classCode)) continue;
+      if (!isNetworkClass(raw.classCode) && !isAcceleratorClass(raw.classCode)) continue;
       const plain: PlainPciDevice = { kind: 'pci', ...common(raw, null) };
       devices.push(plain);
       continue;

@@ -75,9 +75,23 @@ export function isNetworkClass(classCode: string | null): boolean {
   return classCode?.startsWith('02') === true;
 }
 
+/** PCI class 0x12, processing accelerators (FEC, crypto cards such as ACC100), SRIOV-DP's accelerator class. */
+export function isAcceleratorClass(classCode: string | null): boolean {
+  return classCode?.startsWith('12') === true;
+}
+
+/** Whether a device of this class is read: always, only when SR-IOV capable (`all`), or not at all. */
+function classInterest(classCode: string | null, options: ReadPciOptions): 'always' | 'sriov-only' | 'none' {
+  if (isNetworkClass(classCode)) return 'always';
+  if (options.accelerators === true && isAcceleratorClass(classCode)) return 'always';
+  return options.all ? 'sriov-only' : 'none';
+}
+
 export interface ReadPciOptions {
   /** Also SR-IOV PFs (and their VFs) that are not network devices. */
   readonly all: boolean;
+  /** Also class-0x12 accelerators (SR-IOV or not), as the device plugin's accelerator pools select. */
+  readonly accelerators?: boolean;
   /** A PF read earlier names this device in a virtfnN link (here resolved): take the VF fast path. */
   readonly knownVfDir?: string;
   /** RDMA devices by PCI address from class/infiniband; undefined: look in the device folder. */
@@ -121,14 +135,14 @@ export function readPciDevice(
     }
     ids = idsFromFiles(fs, dir, e);
   }
-  const network = isNetworkClass(ids.classCode ?? null);
-  if (!network && !options.all) return null;
+  const interest = classInterest(ids.classCode ?? null, options);
+  if (interest === 'none') return null;
 
   const fast = options.knownVfDir !== undefined;
   const e = fast ? null : listing();
   if (!fast && e === null) return null;
   const isVf = fast || e?.has('physfn') === true;
-  if (!network && !isVf && e?.has('sriov_totalvfs') !== true) return null;
+  if (interest === 'sriov-only' && !isVf && e?.has('sriov_totalvfs') !== true) return null;
   const has = (name: string) => e?.has(name) ?? false;
 
   const driver = fast

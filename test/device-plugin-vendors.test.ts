@@ -1,0 +1,112 @@
+// `netplumb device-plugin` on a simulated node of other vendors (sim/presets-vendors.ts: Broadcom,
+// E810, ConnectX-6, an ACC100 accelerator and an uplink carrying the default route), against the
+// fake kubelet: what SRIOV-DP serves from the same config.json is served (issue 13 items 1, 2).
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeKubelet } from '../sim/kubelet.js';
+import { VENDOR_NODE, writeVendorsNode } from '../sim/presets-vendors.js';
+import { nodeArgsFor } from './support/bin.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [...nodeArgsFor('bin/netplumb.ts'), 'device-plugin', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const exit = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => {
+      resolve(code);
+    });
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+  });
+  return { child, exit, output: () => output };
+}
+
+async function start(config: unknown) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-vendors-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const node = await writeVendorsNode(path.join(dir, 'node'));
+  const configFile = path.join(dir, 'config.json');
+  await writeFile(configFile, JSON.stringify(config));
+  const kubeletRoot = path.join(dir, 'kubelet');
+  await mkdir(kubeletRoot);
+  const kubelet = await startFakeKubelet({ root: kubeletRoot, podResources: false });
+  cleanups.push(() => kubelet.stop());
+  const devinfo = path.join(dir, 'devinfo');
+  const p = run([
+    '--config',
+    configFile,
+    '--simulated-node',
+    node.dir,
+    '--kubelet-root',
+    kubeletRoot,
+    '--devinfo-dir',
+    devinfo,
+    '--rescan-interval',
+    '0',
+  ]);
+  return { kubelet, devinfo, ...p };
+}
+
+const ids = (l: readonly { ID: string }[]) => l.map((d) => d.ID);
+
+describe('device plugin on Broadcom, E810, ConnectX-6 and ACC100 (issue 13)', () => {
+  it('serves class-0x12 accelerator VFs (ACC100) to an accelerator pool, with device nodes and device-info', async () => {
+    const s = await start({
+      resourceList: [
+        { resourceName: 'intel_fec_acc100', deviceType: 'accelerator', selectors: { devices: ['0d5d'] } },
+      ],
+    });
+    const conn = await s.kubelet.waitForPlugin('intel.com/intel_fec_acc100', 60_000);
+    expect(ids(conn.latest())).toEqual(['0000:86:02.0', '0000:86:02.1', '0000:86:02.2', '0000:86:02.3']);
+    const res = await s.kubelet.allocate('intel.com/intel_fec_acc100', ['0000:86:02.1']);
+    const c = res.containerResponses[0];
+    expect(c?.envs.PCIDEVICE_INTEL_COM_INTEL_FEC_ACC100).toBe('0000:86:02.1');
+    expect(c?.devices.map((d) => d.hostPath)).toEqual([
+      '/dev/vfio/vfio',
+      expect.stringMatching(/^\/dev\/vfio\/\d+$/),
+    ]);
+    const files = await readdir(s.devinfo);
+    expect(files).toEqual(['intel.com-intel_fec_acc100-0000:86:02.1-device.json']);
+    expect(JSON.parse(await readFile(path.join(s.devinfo, files[0] ?? ''), 'utf8'))).toEqual({
+      type: 'pci',
+      version: '1.1.0',
+      pci: { 'pci-address': '0000:86:02.1' },
+    });
+  }, 90_000);
+
+  it('never offers the uplink that carries the default route, and says so in the log', async () => {
+    const s = await start({
+      resourceList: [
+        { resourceName: 'intel_any', selectors: { vendors: ['8086'] } },
+        { resourceName: 'broadcom', selectors: { vendors: ['14e4'] } },
+        { resourceName: 'cx6', selectors: { vendors: ['15b3'] } },
+      ],
+    });
+    const intel = await s.kubelet.waitForPlugin('intel.com/intel_any', 60_000);
+    // E810 VFs only: eno1 (8086:1521, 0000:01:00.0) matches the vendor but carries the default route.
+    expect(ids(intel.latest())).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => `0000:3b:02.${i}`));
+    expect(ids(intel.latest())).not.toContain(VENDOR_NODE.uplink);
+    const bcm = await s.kubelet.waitForPlugin('intel.com/broadcom', 60_000);
+    expect(ids(bcm.latest())).toEqual(['0000:18:02.0', '0000:18:02.1']);
+    const cx6 = await s.kubelet.waitForPlugin('intel.com/cx6', 60_000);
+    expect(ids(cx6.latest())).toHaveLength(2);
+    expect(s.output()).toMatch(
+      /"netdev":"eno1","pciAddress":"0000:01:00.0","msg":"excluded from every pool: carries a default route/,
+    );
+  }, 90_000);
+});
