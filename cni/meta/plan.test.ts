@@ -91,3 +91,22 @@ describe('planAttachments', () => {
     ).toThrow(/more than one IPv4 "default-route"/);
   });
 });
+
+describe('interface names the kernel or the pod already owns (issue 12 item 15)', () => {
+  const plan = (ifname: string) =>
+    planAttachments({
+      cluster,
+      extras: [{ network: net('a'), selection: sel('a', { interface: ifname }) }],
+      runtimeIfname: 'eth0',
+      runtimeConfig: {},
+      baseArgs: [],
+    });
+  it('refuses "lo" (the pod loopback)', () => {
+    expect(() => plan('lo')).toThrow(/interface name "lo" .*loopback/);
+  });
+  it("refuses the cluster network's interface (eth0) for an additional network", () => {
+    expect(() => plan('eth0')).toThrow(
+      /interface name "eth0" is requested by both "cluster" and "default\/a"/,
+    );
+  });
+});

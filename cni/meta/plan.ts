@@ -138,6 +138,12 @@ export function planAttachments(input: PlanInput): AttachmentPlan[] {
   });
   const seen = new Map<string, string>();
   for (const p of plans) {
+    if (p.ifname === 'lo') {
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `interface name "lo" (network "${p.name}") is the pod's loopback, which the kernel owns: request another "interface"`,
+      );
+    }
     const other = seen.get(p.ifname);
     if (other !== undefined) {
       throw new CniError(
