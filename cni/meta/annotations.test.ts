@@ -141,3 +141,33 @@ describe('parseDefaultNetworkAnnotation', () => {
     );
   });
 });
+
+// Issue 12 item 14: a pod annotation is untrusted input; its size, depth and count are bounded.
+describe('networks annotation bounds', () => {
+  const code7 = (fn: () => unknown, msg: RegExp) => {
+    try {
+      fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(CniError);
+      expect((err as CniError).code).toBe(7);
+      expect((err as CniError).message).toMatch(msg);
+      return;
+    }
+    throw new Error('expected a CniError');
+  };
+  it('refuses a 100k-deep JSON nesting with a clear error, not a stack overflow', () => {
+    code7(() => parseNetworksAnnotation('['.repeat(100_000), 'default'), /nested more than 32 levels/);
+  });
+  it('refuses 5,000 attachments (JSON and comma forms)', () => {
+    const json = JSON.stringify(Array.from({ length: 5_000 }, () => ({ name: 'net-a' })));
+    code7(() => parseNetworksAnnotation(json, 'default'), /5000 attachments; at most 100/);
+    const comma = Array.from({ length: 5_000 }, () => 'net-a').join(',');
+    code7(() => parseNetworksAnnotation(comma, 'default'), /5000 attachments; at most 100/);
+  });
+  it('refuses an annotation larger than Kubernetes allows for all annotations (256 KiB)', () => {
+    code7(
+      () => parseNetworksAnnotation(`net-a${' '.repeat(300_000)}`, 'default'),
+      /larger than 262144 bytes/,
+    );
+  });
+});

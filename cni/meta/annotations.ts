@@ -185,10 +185,53 @@ function parseJsonItem(v: JsonValue, index: number, podNamespace: string): Netwo
   return out;
 }
 
+/** Bounds on the annotation (untrusted input): Kubernetes caps all of a pod's annotations at 256 KiB. */
+export const ANNOTATION_LIMITS = { bytes: 262_144, depth: 32, attachments: 100 } as const;
+
+/** Deepest `[`/`{` nesting outside strings; stops counting past the limit. */
+function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length && max <= limit; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if (c === ']' || c === '}') depth--;
+  }
+  return max;
+}
+
+function checkBounds(text: string): void {
+  const L = ANNOTATION_LIMITS;
+  if (Buffer.byteLength(text) > L.bytes)
+    throw annotationError(
+      NETWORKS_ANNOTATION,
+      `larger than ${L.bytes} bytes (the Kubernetes limit for all annotations)`,
+    );
+  if (jsonDepth(text, L.depth) > L.depth)
+    throw annotationError(
+      NETWORKS_ANNOTATION,
+      `JSON nested more than ${L.depth} levels: give a flat list like [{"name": "net-a"}]`,
+    );
+}
+
+function checkCount(n: number): void {
+  if (n > ANNOTATION_LIMITS.attachments)
+    throw annotationError(
+      NETWORKS_ANNOTATION,
+      `${n} attachments; at most ${ANNOTATION_LIMITS.attachments} per pod`,
+    );
+}
+
 /** Parses the networks annotation; an empty or blank value means no attachments. */
 export function parseNetworksAnnotation(value: string, podNamespace: string): NetworkSelection[] {
   const text = value.trim();
   if (text === '') return [];
+  checkBounds(value);
   if (/[[{"]/.test(text)) {
     let parsed: unknown;
     try {
@@ -202,9 +245,12 @@ export function parseNetworksAnnotation(value: string, podNamespace: string): Ne
     if (!Array.isArray(parsed)) {
       throw annotationError(NETWORKS_ANNOTATION, 'JSON form must be a list: wrap the object in [ ... ]');
     }
+    checkCount(parsed.length);
     return (parsed as JsonValue[]).map((item, i) => parseJsonItem(item, i, podNamespace));
   }
-  return text.split(',').map((item, i) => parseCommaItem(item.trim(), i, podNamespace));
+  const items = text.split(',');
+  checkCount(items.length);
+  return items.map((item, i) => parseCommaItem(item.trim(), i, podNamespace));
 }
 
 /** `v1.multus-cni.io/default-network`: exactly one network, namespace defaulting to `defaultNamespace`. */
