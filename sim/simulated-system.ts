@@ -5,6 +5,8 @@
 // command line (`proc/cmdline`) and the host description systeminformation gives on a real node
 // (`host.json`). The defaults describe a node ready for DPDK; each option breaks one part of it.
 
+import { formatCpuList } from '../sriov/node-info.js';
+
 export interface HugepageOptions {
   readonly total: number;
   /** Default: all free. */
@@ -72,17 +74,6 @@ interface PlannedNode {
 
 const DEFAULT_HUGEPAGES: Readonly<Record<number, HugepageOptions>> = { 2048: { total: 1024 } };
 
-function cpuList(cpus: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < cpus.length;) {
-    let j = i;
-    while (j + 1 < cpus.length && cpus[j + 1] === (cpus[j] ?? 0) + 1) j++;
-    parts.push(i === j ? `${cpus[i]}` : `${cpus[i]}-${cpus[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
-
 function planNodes(o: SystemOptions, ctx: SystemContext): PlannedNode[] {
   const given = o.numaNodes ?? {};
   const ids = new Set<number>([0, ...ctx.deviceNumaNodes.filter((n) => n >= 0)]);
@@ -117,12 +108,12 @@ function defaultModules(ctx: SystemContext): string[] {
 }
 
 function nodeFiles(files: Map<string, string>, nodes: readonly PlannedNode[]): void {
-  const ids = cpuList(nodes.map((n) => n.id));
+  const ids = formatCpuList(nodes.map((n) => n.id));
   for (const f of ['online', 'possible', 'has_cpu', 'has_memory', 'has_normal_memory'])
     files.set(`devices/system/node/${f}`, `${ids}\n`);
   for (const n of nodes) {
     const d = `devices/system/node/node${n.id}`;
-    files.set(`${d}/cpulist`, `${cpuList(n.cpus)}\n`);
+    files.set(`${d}/cpulist`, `${formatCpuList(n.cpus)}\n`);
     const kib = n.memMiB * 1024;
     files.set(
       `${d}/meminfo`,
@@ -158,9 +149,9 @@ export function planSystem(o: SystemOptions, ctx: SystemContext): SystemPlan {
   const sys = new Map<string, string>();
   nodeFiles(sys, nodes);
   const all = nodes.flatMap((n) => n.cpus);
-  const allList = cpuList(all);
+  const allList = formatCpuList(all);
   for (const f of ['online', 'possible', 'present']) sys.set(`devices/system/cpu/${f}`, `${allList}\n`);
-  const isolated = o.isolatedCpus ?? cpuList(defaultIsolated(nodes));
+  const isolated = o.isolatedCpus ?? formatCpuList(defaultIsolated(nodes));
   const nohz = o.nohzFull ?? isolated;
   sys.set('devices/system/cpu/isolated', `${isolated}\n`);
   sys.set('devices/system/cpu/nohz_full', `${nohz}\n`);
