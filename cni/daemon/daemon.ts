@@ -17,7 +17,7 @@ import { createKubeClient } from '../meta/kube-client-node.js';
 import { systemClock } from '../../lib/clock.js';
 import type { KubeClient } from '../meta/kube.js';
 import { createMetaPlugin } from '../meta/plugin.js';
-import { createPodResourcesClient } from '../meta/podresources.js';
+import type { PodResourcesClient } from '../meta/podresources-port.js';
 import type { CniPluginFn } from '../skel.js';
 import { createSriovPlugin } from '../sriov/plugin.js';
 import { createSriovDeps } from '../sriov/wiring.js';
@@ -106,6 +106,22 @@ export async function readDaemonConfig(file: string): Promise<JsonObject> {
   return raw;
 }
 
+// grpc-js (~14 MiB of RSS) is loaded on the first pod that asks for a device, not at start.
+function lazyPodResources(socket: string): PodResourcesClient {
+  let client: Promise<PodResourcesClient> | undefined;
+  const get = () =>
+    (client ??= import('../meta/podresources.js').then((m) => m.createPodResourcesClient(socket)));
+  return {
+    get: async (ns, name) => (await get()).get(ns, name),
+    list: async () => (await get()).list(),
+    close: () => {
+      void client?.then((c) => {
+        c.close();
+      });
+    },
+  };
+}
+
 export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon> {
   const log = o.logger;
   const readiness = createReadiness();
@@ -162,7 +178,7 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       o.kubeClient ??
       cached ??
       (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
-    podResourcesFor: (socket) => createPodResourcesClient(socket),
+    podResourcesFor: lazyPodResources,
     // `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH.
     runnerFor: (conf) =>
       createInProcessRunner(
