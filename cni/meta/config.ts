@@ -123,6 +123,27 @@ export function metaConfProblems(raw: JsonObject): string[] {
   return p.success ? [] : p.error.issues.map((i) => `${formatConfigPath(i.path)}: ${i.message}`);
 }
 
+/**
+ * Multus's early `delegates` forms: a delegate without `name` gets the config's name (Multus accepts
+ * them; libcni needs one), and the one delegate marked `"masterplugin": true` becomes the cluster
+ * network (first: it gets CNI_IFNAME and its result is returned). Two masters are refused.
+ */
+function normalizeDelegates(delegates: readonly JsonObject[], confName: string): JsonObject[] {
+  const named = delegates.map((d) =>
+    typeof d['name'] === 'string' && d['name'] !== '' ? d : { ...d, name: confName },
+  );
+  const masters = named.flatMap((d, i) => (d['masterplugin'] === true ? [i] : []));
+  if (masters.length > 1) {
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      `netplumb config: delegates[${masters.join('], delegates[')}] are all "masterplugin": mark exactly one (the cluster network)`,
+    );
+  }
+  const [master] = masters;
+  if (master === undefined || master === 0) return named;
+  return [named[master] as JsonObject, ...named.filter((_, i) => i !== master)];
+}
+
 /** Validates the meta-plugin config; errors name the key (code 7). */
 export function parseMetaConf(raw: JsonObject): MetaConf {
   const p = schema.safeParse(raw);
@@ -131,7 +152,7 @@ export function parseMetaConf(raw: JsonObject): MetaConf {
     throw new CniError(CniErrorCode.InvalidNetworkConfig, `netplumb config: ${msg}`);
   }
   const c = p.data;
-  const delegates = (c.delegates ?? []) as JsonObject[];
+  const delegates = normalizeDelegates((c.delegates ?? []) as JsonObject[], c.name ?? 'netplumb-cni-network');
   if ((c.clusterNetwork ?? '') === '' && delegates.length === 0) {
     throw new CniError(
       CniErrorCode.InvalidNetworkConfig,

@@ -154,3 +154,58 @@ describe('createMetaPlugin without an API server (delegates-only mode)', () => {
     });
   });
 });
+
+// Issue 12 item 8: Multus's early configs (delegates without "name", "masterplugin").
+describe('createMetaPlugin with Multus-era delegates', () => {
+  const env = (c: string) => ({
+    CNI_COMMAND: c,
+    CNI_CONTAINERID: 'c9',
+    CNI_NETNS: netns.path,
+    CNI_IFNAME: 'eth0',
+  });
+  const stdin = (delegates: object[]) =>
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: 'multus-demo',
+      type: 'netplumb',
+      delegates,
+      cniDir: path.join(dir, 'cache'),
+    });
+
+  it('accepts delegates without "name" and makes the "masterplugin" one the cluster network', async () => {
+    const other = recorder();
+    const master = recorder();
+    const plugin = createMetaPlugin({
+      logger: pino({ level: 'silent' }),
+      clock: { now: () => Date.now(), sleep: () => Promise.resolve() },
+      kubeFor: () => undefined,
+      podResourcesFor: () => {
+        throw new Error('not used');
+      },
+      runnerFor: () => createInProcessRunner({ other: other.fn, master: master.fn }),
+    });
+    const conf = stdin([
+      { cniVersion: '1.1.0', type: 'other' },
+      { cniVersion: '1.1.0', type: 'master', masterplugin: true },
+    ]);
+    const add = await plugin({ env: env('ADD'), stdin: conf });
+    expect(add.exitCode, add.stdout).toBe(0);
+    expect(master.calls).toEqual(['ADD eth0']);
+    expect(other.calls).toEqual(['ADD net1']);
+    expect((await plugin({ env: env('DEL'), stdin: conf })).exitCode).toBe(0);
+  });
+
+  it('refuses two "masterplugin" delegates, naming them', async () => {
+    const res = await meta(recorder().fn)({
+      env: env('ADD'),
+      stdin: stdin([
+        { cniVersion: '1.1.0', type: 'rec', masterplugin: true },
+        { cniVersion: '1.1.0', type: 'rec', masterplugin: true },
+      ]),
+    });
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      code: 7,
+      msg: expect.stringMatching(/delegates\[0\], delegates\[1\] are all "masterplugin"/) as string,
+    });
+  });
+});
