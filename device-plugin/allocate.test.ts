@@ -76,11 +76,11 @@ describe('goJson', () => {
 });
 
 describe('containerAllocation', () => {
-  it('matches the _INFO value SRIOV-DP produces for a vfio VF (PR #491)', () => {
+  it('matches the _INFO value SRIOV-DP produces for a vfio VF, "extra":{} included (issue 13 item 9)', () => {
     const d = dev(vf('0000:4b:01.0', { driver: 'vfio-pci', iommuGroup: 314 }));
     const { response } = containerAllocation(CONFIG, lookup(d), ['0000:4b:01.0'], { vhostNet: false }, false);
     expect(response.envs.PCIDEVICE_EXAMPLE_COM_INTEL_SRIOV_DPDK_INFO).toBe(
-      '{"0000:4b:01.0":{"generic":{"deviceID":"0000:4b:01.0"},"vfio":{"dev-mount":"/dev/vfio/314","mount":"/dev/vfio/vfio"}}}',
+      '{"0000:4b:01.0":{"extra":{},"generic":{"deviceID":"0000:4b:01.0"},"vfio":{"dev-mount":"/dev/vfio/314","mount":"/dev/vfio/vfio"}}}',
     );
   });
 
@@ -102,7 +102,7 @@ describe('containerAllocation', () => {
       { containerPath: '/dev/uio2', hostPath: '/dev/uio2', permissions: 'rw' },
     ]);
     expect(JSON.parse(response.envs.PCIDEVICE_EXAMPLE_COM_INTEL_SRIOV_DPDK_INFO!)).toEqual({
-      '0000:4b:01.0': { generic: { deviceID: '0000:4b:01.0' }, uio: { mount: '/dev/uio2' } },
+      '0000:4b:01.0': { extra: {}, generic: { deviceID: '0000:4b:01.0' }, uio: { mount: '/dev/uio2' } },
     });
   });
 
@@ -127,12 +127,15 @@ describe('containerAllocation', () => {
     );
   });
 
-  it('with CDI, references devices as CDI names instead of DeviceSpecs', () => {
+  it("with CDI, names devices both as SRIOV-DP's annotation and as cdi_devices, and still returns DeviceSpecs (issue 13 item 10)", () => {
     const d = dev(vf('0000:4b:01.0', { driver: 'vfio-pci', iommuGroup: 7 }));
     const n = dev(vf('0000:4b:01.1', {}));
     const { response } = containerAllocation(CONFIG, lookup(d, n), [d.id, n.id], { vhostNet: false }, true);
-    expect(response.devices).toEqual([]);
+    expect(response.devices.map((x) => x.hostPath)).toEqual(['/dev/vfio/vfio', '/dev/vfio/7']);
     expect(response.cdiDevices).toEqual([{ name: 'example.com/net-pci=0000:4b:01.0' }]);
+    expect(response.annotations).toEqual({
+      'cdi.k8s.io/example.com_net-pci': 'example.com/net-pci=0000:4b:01.0',
+    });
   });
 
   it('throws AllocateError naming an unknown ID', () => {

@@ -147,8 +147,8 @@ export function deviceInfoProviders(
     }
     if (d.selector.needVhostNet && host.vhostNet) info.vhost = { 'net-mount': VHOST_NET, 'tun-mount': TUN };
   }
-  const extra = additional(config, d.id);
-  if (Object.keys(extra).length > 0) info.extra = extra;
+  // SRIOV-DP writes "extra":{} when the device has no additionalInfo.
+  info.extra = additional(config, d.id);
   return info;
 }
 
@@ -176,6 +176,11 @@ export function deviceInfoDocument(d: PoolDevice, pciOfNic: string | null): stri
 /** Device-info file name: `<prefix>-<name>-<id>-device.json` (resource name `/` → `-`). */
 export function deviceInfoFileName(config: Pick<PoolConfig, 'fullName'>, id: string): string {
   return `${config.fullName.replaceAll('/', '-')}-${id.replaceAll('/', '-')}-device.json`;
+}
+
+/** SRIOV-DP's CDI annotation key: `cdi.k8s.io/<prefix>_<kind name>`. */
+export function cdiAnnotationKey(config: PoolConfig): string {
+  return `cdi.k8s.io/${cdiKind(config).replace('/', '_')}`;
 }
 
 /** CDI kind for a pool (`<prefix>/net-pci` as SRIOV-DP). */
@@ -251,8 +256,13 @@ export function containerAllocation(
       specs.push(s);
     }
   }
+  // Device specs always (kubelets without CDI support ignore the CDI fields); with CDI on, the CDI
+  // names both as SRIOV-DP's annotation (CDI runtimes before kubelet CDI support) and as
+  // cdi_devices (kubelets with the DevicePluginCDIDevices feature).
+  const annotations: Record<string, string> =
+    cdiDevices.length === 0 ? {} : { [cdiAnnotationKey(config)]: cdiDevices.map((c) => c.name).join(',') };
   return {
     devices,
-    response: { envs, mounts: [], devices: cdi ? [] : specs, annotations: {}, cdiDevices },
+    response: { envs, mounts: [], devices: specs, annotations, cdiDevices },
   };
 }

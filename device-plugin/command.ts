@@ -62,7 +62,10 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         .default('auto'),
     )
     .option('--devinfo-dir <dir>', 'Device Information Spec files', '/var/run/k8s.cni.cncf.io/devinfo/dp')
-    .option('--cdi', 'write CDI specs and answer Allocate with CDI devices')
+    .option(
+      '--cdi',
+      'write CDI specs; Allocate then also names the devices for CDI, as the cdi.k8s.io/<prefix>_<kind> annotation (as SRIOV-DP) and as cdi_devices (kubelet 1.29+, DevicePluginCDIDevices). Device specs are always returned, so kubelet 1.20 (neither field) still gets its device nodes',
+    )
     .option('--cdi-dir <dir>', 'CDI spec dir (with --cdi)', '/var/run/cdi')
     .option('--resource-prefix <prefix>', 'default resource prefix', 'intel.com')
     .option('--metrics-address <host:port>', 'serve /metrics and /healthz, e.g. 0.0.0.0:9099')

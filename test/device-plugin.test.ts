@@ -255,7 +255,14 @@ describe('registration timing', () => {
     await expect(stat(path.join(dir, 'cdi', 'sriov-dp-intel.com_netdev.json'))).rejects.toThrow();
     const res = await kubelet.allocate('example.com/dpdk', ['0000:3b:02.3']);
     expect(res.containerResponses[0]?.cdiDevices).toEqual([{ name: 'example.com/net-pci=0000:3b:02.3' }]);
-    expect(res.containerResponses[0]?.devices).toEqual([]);
+    // Device specs always: a kubelet without CDI support ignores the CDI fields (issue 13 item 10).
+    expect(res.containerResponses[0]?.devices.map((d) => d.containerPath)).toEqual([
+      '/dev/vfio/vfio',
+      expect.stringMatching(/^\/dev\/vfio\/\d+$/),
+    ]);
+    expect(res.containerResponses[0]?.annotations).toEqual({
+      'cdi.k8s.io/example.com_net-pci': 'example.com/net-pci=0000:3b:02.3',
+    });
     await plugin.stop();
     await expect(stat(path.join(dir, 'cdi', 'sriov-dp-example.com_dpdk.json'))).rejects.toThrow();
     expect(await readdir(path.join(dir, 'devinfo')).catch(() => [])).toEqual([]);
@@ -427,7 +434,7 @@ describe('Allocate', () => {
     expect(c.envs).toEqual({
       PCIDEVICE_INTEL_COM_NETDEV: '0000:3b:02.1,0000:af:02.0',
       PCIDEVICE_INTEL_COM_NETDEV_INFO:
-        '{"0000:3b:02.1":{"generic":{"deviceID":"0000:3b:02.1"}},"0000:af:02.0":{"generic":{"deviceID":"0000:af:02.0"}}}',
+        '{"0000:3b:02.1":{"extra":{},"generic":{"deviceID":"0000:3b:02.1"}},"0000:af:02.0":{"extra":{},"generic":{"deviceID":"0000:af:02.0"}}}',
     });
     expect(c.devices).toEqual([]);
     expect(c.mounts).toEqual([]);
@@ -472,10 +479,12 @@ describe('Allocate', () => {
     expect(envs.NICDEVICE_INTEL_COM_VLAN300).toBe('eno1.300,eno1.300');
     expect(JSON.parse(envs.PCIDEVICE_INTEL_COM_VLAN300_INFO!)).toEqual({
       'eno1.300#0': {
+        extra: {},
         generic: { deviceID: 'eno1.300#0' },
         nic: { name: 'eno1.300', parent: 'eno1', vlan: '300' },
       },
       'eno1.300#1': {
+        extra: {},
         generic: { deviceID: 'eno1.300#1' },
         nic: { name: 'eno1.300', parent: 'eno1', vlan: '300' },
       },
@@ -635,6 +644,7 @@ describe('Allocate for RDMA', () => {
     expect(rdmaDev).not.toBe('');
     expect(JSON.parse(c.envs.PCIDEVICE_NVIDIA_COM_RDMA_INFO!)).toEqual({
       [vf.pciAddress]: {
+        extra: {},
         generic: { deviceID: vf.pciAddress },
         rdma: {
           rdma_dev: rdmaDev,
