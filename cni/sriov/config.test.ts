@@ -120,3 +120,30 @@ describe('resolveMac', () => {
     expect(() => resolveMac(parseSriovConfig(base), { MAC: 'xx' })).toThrow(/^CNI_ARGS MAC:/);
   });
 });
+
+// Issue 12 item 10: sriov-cni decodes with Go's encoding/json, which matches keys case-insensitively.
+describe('sriov-cni key spellings', () => {
+  it('applies "VLAN", "vlanqos", "Spoofchk", "DeviceID" as sriov-cni does', () => {
+    const c = parseSriovConfig({
+      cniVersion: '1.0.0',
+      name: 'n',
+      type: 'sriov',
+      DeviceID: '0000:3b:02.1',
+      VLAN: 100,
+      vlanqos: 3,
+      Spoofchk: 'off',
+    });
+    expect(c).toMatchObject({ deviceID: '0000:3b:02.1', vlan: 100, vlanQoS: 3, spoofchk: false });
+  });
+  it('refuses two spellings of one key, naming the right one', () => {
+    expect(errorOf({ ...base, vlan: 1, VLAN: 2 }).message).toMatch(
+      /both "VLAN" and "vlan" are set.*keep "vlan"/,
+    );
+  });
+  it.each([
+    ['spoofchk', 'yes'],
+    ['trust', 'ON'],
+  ])('keeps refusing %s: %j, and says why', (key, value) => {
+    expect(errorOf({ ...base, [key]: value }).message).toMatch(/sriov-cni would silently treat it as "off"/);
+  });
+});

@@ -75,9 +75,11 @@ const schema = z.looseObject({
   runtimeConfig: z.looseObject({ mac: z.string().optional() }).optional(),
 });
 
+const ON_OFF_HINT =
+  'write "on" or "off" (sriov-cni would silently treat it as "off"; netplumb refuses it so the setting is never lost)';
 const HINTS: Readonly<Record<string, string>> = {
-  spoofchk: 'write "on" or "off"',
-  trust: 'write "on" or "off"',
+  spoofchk: ON_OFF_HINT,
+  trust: ON_OFF_HINT,
   link_state: 'write "auto", "enable" or "disable"',
   min_tx_rate: 'write a whole number of Mbps, 0 for no limit',
   max_tx_rate: 'write a whole number of Mbps, 0 for no limit',
@@ -99,12 +101,36 @@ function normaliseMac(key: string, value: string | undefined): string | null {
   return mac;
 }
 
+const CANONICAL = new Map(Object.keys(schema.shape).map((k) => [k.toLowerCase(), k]));
+
+/**
+ * sriov-cni decodes with Go's encoding/json, which matches keys case-insensitively: `"VLAN": 100` is
+ * its `vlan`. The same spellings are read here under their canonical name; two spellings of one
+ * key are refused (Go would keep whichever comes last).
+ */
+function foldKeyCase(input: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...input };
+  for (const key of Object.keys(input)) {
+    const canonical = CANONICAL.get(key.toLowerCase());
+    if (canonical === undefined || canonical === key) continue;
+    if (canonical in input) {
+      throw new SriovConfigError(
+        key,
+        `both "${key}" and "${canonical}" are set (sriov-cni reads them as one key); keep "${canonical}"`,
+      );
+    }
+    out[canonical] = input[key];
+    Reflect.deleteProperty(out, key);
+  }
+  return out;
+}
+
 /** Parses and validates stdin (already JSON-decoded) into a SriovConfig; throws SriovConfigError. */
 export function parseSriovConfig(input: unknown): SriovConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new SriovConfigError('(root)', 'the network configuration must be a JSON object');
   }
-  const parsed = schema.safeParse(input);
+  const parsed = schema.safeParse(foldKeyCase(input as Record<string, unknown>));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const key = issue === undefined || issue.path.length === 0 ? '(root)' : formatConfigPath(issue.path);
