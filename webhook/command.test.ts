@@ -1,4 +1,5 @@
 // `netplumb webhook certs` and `netplumb webhook serve` as real processes (the composition root).
+// Each process starts through tsx (seconds on a loaded machine): the tests get a long timeout.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -40,7 +41,7 @@ describe('netplumb webhook (CLI)', () => {
     );
     const second = JSON.parse((await run(process.execPath, args)).stdout) as { renewed: boolean };
     expect(second.renewed).toBe(false);
-  });
+  }, 180_000);
 
   it('serve answers an AdmissionReview over TLS until SIGTERM, then exits 0', async () => {
     const tls = path.join(dir, 'tls');
@@ -98,5 +99,5 @@ describe('netplumb webhook (CLI)', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  });
+  }, 180_000);
 });
