@@ -14,6 +14,7 @@ import type { DevicePluginMetrics } from './metrics.js';
 import { createPoolServer, DEVICE_PLUGIN_VERSION, PLUGIN_OPTIONS, socketName } from './pool-server.js';
 import type { PoolServer, RegistrationMode } from './pool-server.js';
 import { buildPools, uplinkExclusions } from './pools.js';
+import { ignoredPfNameEntries } from './selectors.js';
 import { readDefaultRouteDevices } from '../sriov/link/default-route.js';
 import type { DefaultRouteSource } from '../sriov/link/default-route.js';
 import type { Pool, PoolDevice } from './pools.js';
@@ -196,6 +197,20 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     await reconcileKubelet();
   }
 
+  // What SRIOV-DP accepts but ignores, said at each load.
+  function logConfigWarnings(c: DevicePluginConfig): void {
+    c.pools.forEach((pool, i) => {
+      if (pool.deviceType === 'nic') return;
+      pool.selectors.forEach((sel, j) => {
+        for (const k of ignoredPfNameEntries(sel.pfNames))
+          log.warn(
+            { resource: pool.fullName, path: `resourceList[${i}].selectors[${j}].pfNames[${k}]` },
+            'ignored: an earlier pfNames entry names the same PF (SRIOV-DP reads only the first); merge the ranges into that entry',
+          );
+      });
+    });
+  }
+
   // Said once per change: which devices no pool offers because they carry a default route.
   let uplinksLogged = '';
   function logUplinks(excluded: readonly { netdev: string; pciAddress: string | null }[]): void {
@@ -291,6 +306,7 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     configError = null;
     deps.metrics.configErrors.set(0);
     log.info({ configFile: deps.configFile, pools: config.pools.length }, 'config loaded');
+    logConfigWarnings(config);
     await rebuild();
     return { ok: true };
   }
@@ -317,6 +333,7 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
       await mkdir(socketDir, { recursive: true });
       // A bad config at start is fatal: there is no previous config to keep serving.
       config = await loadConfig(deps.configFile, deps.resourcePrefix);
+      logConfigWarnings(config);
       await serial(rebuild);
       stops.push(
         watchDirectory(socketDir, () => {

@@ -3,12 +3,27 @@
 import type { Nic, Pf, PlainPciDevice, Vf } from '../sriov/model.js';
 import type { NicSelector, PciSelector } from './config.js';
 import { matchesVfRef } from './vf-range.js';
+import type { VfRef } from './vf-range.js';
 
 /** A PCI device a pool may advertise: a VF, a PF without VFs, or a plain device. */
 export type PciCandidate = Vf | Pf | PlainPciDevice;
 
 const anyOf = <T>(list: readonly T[], value: T | null): boolean =>
   list.length === 0 || (value !== null && list.includes(value));
+
+/** SRIOV-DP reads one `pfNames` entry per PF, the first: later entries naming the same PF are ignored. */
+function firstPfNameEntry(refs: readonly VfRef[], pf: string): VfRef | undefined {
+  return refs.find((r) => r.name.toLowerCase() === pf.toLowerCase());
+}
+
+/** `pfNames` entries ignored because an earlier entry names the same PF, as index into the list. */
+export function ignoredPfNameEntries(refs: readonly VfRef[]): number[] {
+  const out: number[] = [];
+  refs.forEach((r, i) => {
+    if (firstPfNameEntry(refs, r.name) !== r) out.push(i);
+  });
+  return out;
+}
 
 /** True when `d` passes every key of `s`, in SRIOV-DP's filter order. */
 export function matchesPciSelector(s: PciSelector, d: PciCandidate): boolean {
@@ -20,8 +35,8 @@ export function matchesPciSelector(s: PciSelector, d: PciCandidate): boolean {
   // pfNames/rootDevices only ever select VFs (devices with a PF).
   if (s.pfNames.length > 0) {
     if (d.kind !== 'vf' || d.pfNetdev === null) return false;
-    const pf = d.pfNetdev;
-    if (!s.pfNames.some((r) => matchesVfRef(r, pf, d.index))) return false;
+    const ref = firstPfNameEntry(s.pfNames, d.pfNetdev);
+    if (ref === undefined || !matchesVfRef(ref, d.pfNetdev, d.index)) return false;
   }
   if (s.rootDevices.length > 0) {
     if (d.kind !== 'vf') return false;

@@ -110,3 +110,16 @@ describe('device plugin on Broadcom, E810, ConnectX-6 and ACC100 (issue 13)', ()
     );
   }, 90_000);
 });
+
+describe('pfNames with two entries for one PF (issue 13 item 8)', () => {
+  it('uses the first entry only, as SRIOV-DP (2 VFs, not 3), and warns about the second', async () => {
+    const s = await start({
+      resourceList: [{ resourceName: 'e810', selectors: { pfNames: ['ens2f0#0-1', 'ens2f0#5'] } }],
+    });
+    const conn = await s.kubelet.waitForPlugin('intel.com/e810', 60_000);
+    expect(ids(conn.latest())).toEqual(['0000:3b:02.0', '0000:3b:02.1']);
+    expect(s.output()).toContain(
+      '"path":"resourceList[0].selectors[0].pfNames[1]","msg":"ignored: an earlier pfNames entry names the same PF',
+    );
+  }, 90_000);
+});
