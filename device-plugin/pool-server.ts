@@ -102,6 +102,104 @@ function sameList(a: readonly Device[], b: readonly Device[]): boolean {
   });
 }
 
+/** GetPreferredAllocation for each container request of `req`. */
+function preferredResponse(
+  req: PreferredAllocationRequest,
+  known: ReadonlyMap<string, PoolDevice>,
+  policy: PoolConfig['allocationPolicy'],
+): PreferredAllocationResponse {
+  const placement = new Map<string, PlacementInfo>();
+  for (const d of known.values()) placement.set(d.id, { numaNode: d.numaNode, group: d.group });
+  return {
+    containerResponses: req.containerRequests.map((c) => ({
+      deviceIDs: preferredAllocation({
+        available: c.availableDeviceIDs,
+        mustInclude: c.mustIncludeDeviceIDs,
+        size: c.allocationSize,
+        policy,
+        placement,
+      }),
+    })),
+  };
+}
+
+/** The gRPC status of a failed Allocate: refusals name the device; anything else is INTERNAL. */
+function allocateErrorStatus(err: unknown, log: Logger): Partial<grpc.StatusObject> {
+  if (err instanceof AllocateError) {
+    log.warn({ err }, 'Allocate refused');
+    const code =
+      err.code === ALLOCATE_ERROR.goneDevice ? grpc.status.FAILED_PRECONDITION : grpc.status.INVALID_ARGUMENT;
+    return { code, details: err.message };
+  }
+  log.error({ err }, 'Allocate failed');
+  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
+}
+
+/** Host devices for a request: the RDMA char devices of its isRdma devices looked up on demand. */
+async function hostFor(
+  deps: PoolServerDeps,
+  known: ReadonlyMap<string, PoolDevice>,
+  req: AllocateRequest,
+): Promise<HostDevices> {
+  const lookup = deps.rdmaCharDevices;
+  if (lookup === undefined) return deps.host;
+  const rdmaIds = req.containerRequests
+    .flatMap((c) => c.devicesIds)
+    .filter((id) => {
+      const d = known.get(id);
+      return d?.kind === 'pci' && d.selector.isRdma;
+    });
+  if (rdmaIds.length === 0) return deps.host;
+  const rdma = new Map<string, RdmaCharDevices>();
+  await Promise.all(rdmaIds.map(async (id) => rdma.set(id, await lookup(id))));
+  return { ...deps.host, rdma };
+}
+
+/** Every pool, accelerators too: SRIOV-DP writes a device-info file for each allocated device. */
+async function writeDeviceInfos(
+  deps: PoolServerDeps,
+  config: PoolConfig,
+  devices: readonly PoolDevice[],
+): Promise<void> {
+  await Promise.all(
+    devices.map(async (d) => {
+      const doc = deviceInfoDocument(d, d.kind === 'nic' ? deps.nicPciAddress(d) : null);
+      if (doc !== null) await writeDeviceInfo(deps.devinfoDir, config, d.id, doc);
+    }),
+  );
+}
+
+/** The pluginregistration service of a pool socket in plugin-watcher mode. */
+function registrationService(
+  deps: PoolServerDeps,
+  config: () => PoolConfig,
+  log: Logger,
+): PluginRegistrationServer {
+  return {
+    getInfo: (_call, cb) => {
+      const info: PluginInfo = {
+        type: 'DevicePlugin',
+        name: config().fullName,
+        endpoint: deps.socketPath,
+        supportedVersions: [DEVICE_PLUGIN_VERSION],
+      };
+      cb(null, info);
+    },
+    notifyRegistrationStatus: (call, cb) => {
+      const { pluginRegistered, error } = call.request;
+      deps.metrics.registrations.inc({
+        resource: config().fullName,
+        mode: 'watcher',
+        result: pluginRegistered ? 'ok' : 'error',
+      });
+      if (pluginRegistered) log.info('registered with the kubelet plugin watcher');
+      else log.error({ error }, 'kubelet plugin watcher refused the registration');
+      deps.onWatcherStatus?.(pluginRegistered, error);
+      cb(null, {});
+    },
+  };
+}
+
 export function createPoolServer(deps: PoolServerDeps): PoolServer {
   let config = deps.pool.config;
   const log = deps.log.child({ resource: config.fullName });
@@ -162,21 +260,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
       log.debug({ devices: list.length }, 'ListAndWatch opened');
     },
     getPreferredAllocation: (call, cb) => {
-      const req: PreferredAllocationRequest = call.request;
-      const placement = new Map<string, PlacementInfo>();
-      for (const d of known.values()) placement.set(d.id, { numaNode: d.numaNode, group: d.group });
-      const res: PreferredAllocationResponse = {
-        containerResponses: req.containerRequests.map((c) => ({
-          deviceIDs: preferredAllocation({
-            available: c.availableDeviceIDs,
-            mustInclude: c.mustIncludeDeviceIDs,
-            size: c.allocationSize,
-            policy: config.allocationPolicy,
-            placement,
-          }),
-        })),
-      };
-      cb(null, res);
+      cb(null, preferredResponse(call.request, known, config.allocationPolicy));
     },
     allocate: (call, cb) => {
       allocate(call.request).then(
@@ -184,17 +268,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
           cb(null, res);
         },
         (err: unknown) => {
-          if (err instanceof AllocateError) {
-            log.warn({ err }, 'Allocate refused');
-            const code =
-              err.code === ALLOCATE_ERROR.goneDevice
-                ? grpc.status.FAILED_PRECONDITION
-                : grpc.status.INVALID_ARGUMENT;
-            cb({ code, details: err.message });
-          } else {
-            log.error({ err }, 'Allocate failed');
-            cb({ code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) });
-          }
+          cb(allocateErrorStatus(err, log));
         },
       );
     },
@@ -203,34 +277,15 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     },
   };
 
-  async function hostFor(req: AllocateRequest): Promise<HostDevices> {
-    const lookup = deps.rdmaCharDevices;
-    if (lookup === undefined) return deps.host;
-    const rdmaIds = req.containerRequests
-      .flatMap((c) => c.devicesIds)
-      .filter((id) => {
-        const d = known.get(id);
-        return d?.kind === 'pci' && d.selector.isRdma;
-      });
-    if (rdmaIds.length === 0) return deps.host;
-    const rdma = new Map<string, RdmaCharDevices>();
-    await Promise.all(rdmaIds.map(async (id) => rdma.set(id, await lookup(id))));
-    return { ...deps.host, rdma };
-  }
-
   async function allocate(req: AllocateRequest): Promise<AllocateResponse> {
-    const host = await hostFor(req);
+    const host = await hostFor(deps, known, req);
     const responses = req.containerRequests.map((c) =>
       containerAllocation(config, known, c.devicesIds, host, deps.cdiDir !== null, present),
     );
-    // Every pool, accelerators too: SRIOV-DP writes a device-info file for each allocated device.
-    await Promise.all(
-      responses.flatMap((r) =>
-        r.devices.map(async (d) => {
-          const doc = deviceInfoDocument(d, d.kind === 'nic' ? deps.nicPciAddress(d) : null);
-          if (doc !== null) await writeDeviceInfo(deps.devinfoDir, config, d.id, doc);
-        }),
-      ),
+    await writeDeviceInfos(
+      deps,
+      config,
+      responses.flatMap((r) => r.devices),
     );
     const count = responses.reduce((n, r) => n + r.devices.length, 0);
     deps.metrics.allocations.inc({ resource: config.fullName }, count);
@@ -238,29 +293,7 @@ export function createPoolServer(deps: PoolServerDeps): PoolServer {
     return { containerResponses: responses.map((r) => r.response) };
   }
 
-  const pluginRegistration: PluginRegistrationServer = {
-    getInfo: (_call, cb) => {
-      const info: PluginInfo = {
-        type: 'DevicePlugin',
-        name: config.fullName,
-        endpoint: deps.socketPath,
-        supportedVersions: [DEVICE_PLUGIN_VERSION],
-      };
-      cb(null, info);
-    },
-    notifyRegistrationStatus: (call, cb) => {
-      const { pluginRegistered, error } = call.request;
-      deps.metrics.registrations.inc({
-        resource: config.fullName,
-        mode: 'watcher',
-        result: pluginRegistered ? 'ok' : 'error',
-      });
-      if (pluginRegistered) log.info('registered with the kubelet plugin watcher');
-      else log.error({ error }, 'kubelet plugin watcher refused the registration');
-      deps.onWatcherStatus?.(pluginRegistered, error);
-      cb(null, {});
-    },
-  };
+  const pluginRegistration = registrationService(deps, () => config, log);
 
   // Through the authority front, so kubelets that send `:authority` = socket path are served too.
   async function listen(): Promise<void> {
