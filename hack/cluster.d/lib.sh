@@ -124,8 +124,7 @@ EOF
       "isGateway": true,
       "ipMasq": false,
       "ipam": { "type": "host-local", "ranges": [[{ "subnet": "10.244.0.0/24" }]], "routes": [{ "dst": "0.0.0.0/0" }] }
-    },
-    { "type": "loopback" }
+    }
   ]
 }
 EOF
@@ -134,7 +133,10 @@ EOF
 host_setup() {
   local d f
   : >"$S/created"
-  for d in "${HOST_DIRS[@]}" /etc/cni /opt/cni; do [ -e "$d" ] || echo "dir $d" >>"$S/created"; done
+  # The last five are made by the kubelet for the DaemonSets' hostPath DirectoryOrCreate volumes.
+  for d in "${HOST_DIRS[@]}" /etc/cni /opt/cni /etc/cni/multus /run/netplumb /var/lib/cni /var/run/k8s.cni.cncf.io /run/netns; do
+    [ -e "$d" ] || echo "dir $d" >>"$S/created"
+  done
   mkdir -p "${HOST_DIRS[@]}" "$RUN"
   # The reference plugins, copied (not linked): the CNI daemon runs delegates inside its container.
   for f in /usr/lib/cni/*; do
@@ -214,7 +216,10 @@ cluster_up() {
   if alive kube-apiserver || alive kubelet; then die "already up (hack/cluster down first)"; fi
   local t0=$SECONDS
   need_pkgs
-  "$here/cluster.d/build.sh"
+  local b
+  for b in kube-apiserver kube-controller-manager kube-scheduler "kubelet$([ "${KUBELET:-stock}" = backport ] && echo -backport)"; do
+    [ -x "$K8S_CACHE/bin/$b" ] || { "$here/cluster.d/build.sh"; break; }
+  done
   [ -f "$IMAGE" ] || "$root/hack/build-image" --out "$IMAGE"
   mkdir -p "$S/logs" "$S/run" "$S/images"
   "$here/cluster.d/pki.sh" "$S/pki" "$NODE"
@@ -277,7 +282,17 @@ remove_created() {
   # directories: deepest first, and only when netplumb's own uninstall left them empty
   while read -r kind path; do [ "$kind" = dir ] && echo "$path"; done <"$S/created" | sort -r |
     while read -r path; do
-      case "$path" in /var/lib/kubelet) rm -rf "$path" ;; *) rmdir "$path" 2>/dev/null || true ;; esac
+      case "$path" in
+        /var/lib/kubelet | /etc/cni/multus | /run/netplumb | /var/run/k8s.cni.cncf.io) rm -rf "$path" ;;
+        # shared with other host-local users: only what this cluster's pods leave, then empty dirs
+        /var/lib/cni)
+          rm -rf /var/lib/cni/netplumb /var/lib/cni/sriov /var/lib/cni/results
+          find /var/lib/cni/networks -name 'last_reserved_ip.*' -delete 2>/dev/null || true
+          find /var/lib/cni/networks -name lock -delete 2>/dev/null || true
+          find /var/lib/cni -depth -type d -empty -delete 2>/dev/null || true
+          ;;
+        *) rmdir "$path" 2>/dev/null || true ;;
+      esac
     done
 }
 

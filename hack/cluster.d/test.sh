@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run test:cluster: build (cached), image (cached per HEAD), cluster up, the suite in
 # test/cluster, cluster down. Extra arguments go to vitest (e.g. a file). KUBELET picks the kubelet
-# (default backport); the vitest JSON report goes to $CLUSTER_REPORT (default .cluster/report.json).
+# (default stock); the vitest JSON report goes to $CLUSTER_REPORT (default .cluster/report.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -12,7 +12,7 @@ hack/cluster.d/build.sh
 t_build=$SECONDS
 hack/build-image
 t_image=$SECONDS
-export KUBELET=${KUBELET:-backport}
+export KUBELET=${KUBELET:-stock}
 hack/cluster down >/dev/null 2>&1 || true
 trap 'hack/cluster down' EXIT
 hack/cluster up
