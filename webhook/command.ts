@@ -52,6 +52,7 @@ interface ServeFlags {
   tlsCipherSuites?: string;
   kubeconfig?: string;
   downwardApi: boolean;
+  downwardApiHugepages: boolean;
   namespaceIsolation: boolean;
   globalNamespaces: string[];
   logLevel: string;
@@ -75,6 +76,11 @@ function serveCommand(deps: WebhookCommandDeps): Command {
     .option(
       '--downward-api',
       `mount network-status, networks and hugepages into containers at /etc/podnetinfo`,
+      false,
+    )
+    .option(
+      '--downward-api-hugepages',
+      'also hugepages requests/limits per container (Kubernetes >= 1.22, or the DownwardAPIHugePages gate)',
       false,
     )
     .option(
@@ -117,7 +123,8 @@ function serve(f: ServeFlags, logger: Logger): Promise<RunningWebhook> {
     nads: createNadWatch(kc),
     live: createKubeClient(f.kubeconfig),
     options: {
-      downwardApi: f.downwardApi,
+      downwardApi: f.downwardApi || f.downwardApiHugepages,
+      downwardApiHugepages: f.downwardApiHugepages,
       namespaceIsolation: f.namespaceIsolation,
       globalNamespaces: f.globalNamespaces,
     },

@@ -1,5 +1,5 @@
 // Optional Downward API volume (network-resources-injector's `podnetinfo`): the pod's
-// network-status and networks annotations, and each container's hugepages requests/limits in MiB,
+// network-status and networks annotations, and (optionally) each container's hugepages requests/limits in MiB,
 // as files under /etc/podnetinfo in every container, so DPDK apps find their PCI addresses without
 // API access. Nothing is added where the pod already has that volume name or mount path. Pure.
 import type { JsonObject } from '../lib/json.js';
@@ -31,7 +31,7 @@ function hugepageItems(c: ContainerView): JsonObject[] {
   return items;
 }
 
-function volume(pod: PodView): JsonObject {
+function volume(pod: PodView, hugepages: boolean): JsonObject {
   const annotation = (key: string, path: string): JsonObject => ({
     path,
     fieldRef: { fieldPath: `metadata.annotations['${key}']` },
@@ -42,13 +42,16 @@ function volume(pod: PodView): JsonObject {
       items: [
         annotation(NETWORK_STATUS_ANNOTATION, 'network-status'),
         annotation(NETWORKS_ANNOTATION, 'networks'),
-        ...pod.containers.flatMap(hugepageItems),
+        ...(hugepages ? pod.containers.flatMap(hugepageItems) : []),
       ],
     },
   };
 }
 
-export function downwardApiPatch(pod: PodView): { patch: PatchOperation[]; warnings: string[] } {
+export function downwardApiPatch(
+  pod: PodView,
+  hugepages: boolean,
+): { patch: PatchOperation[]; warnings: string[] } {
   if (pod.volumes?.includes(PODNETINFO_VOLUME) === true) {
     return {
       patch: [],
@@ -57,8 +60,8 @@ export function downwardApiPatch(pod: PodView): { patch: PatchOperation[]; warni
   }
   const patch: PatchOperation[] = [
     pod.volumes === undefined
-      ? { op: 'add', path: pointer(['spec', 'volumes']), value: [volume(pod)] }
-      : { op: 'add', path: pointer(['spec', 'volumes', '-']), value: volume(pod) },
+      ? { op: 'add', path: pointer(['spec', 'volumes']), value: [volume(pod, hugepages)] }
+      : { op: 'add', path: pointer(['spec', 'volumes', '-']), value: volume(pod, hugepages) },
   ];
   const warnings: string[] = [];
   const mount: JsonObject = { name: PODNETINFO_VOLUME, mountPath: PODNETINFO_PATH, readOnly: true };

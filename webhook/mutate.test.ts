@@ -165,7 +165,7 @@ describe('computeMutation', () => {
     ]);
   });
 
-  it('mounts the Downward API volume with network-status, networks and hugepages in every container', () => {
+  it('mounts the Downward API volume with network-status, networks and (when asked) hugepages in every container', () => {
     const pod = podObject({ [NETWORKS]: 'vf-a' }, [
       {
         name: 'dpdk',
@@ -173,17 +173,19 @@ describe('computeMutation', () => {
       },
       { name: 'side', volumeMounts: [{ name: 'x', mountPath: '/x' }] },
     ]);
-    const { patched } = admit(pod, [nad('ns1', 'vf-a')], { ...OPTS, downwardApi: true });
-    const spec = patched['spec'] as { volumes: JsonObject[] };
-    const items = (spec.volumes[0]?.['downwardAPI'] as { items: { path: string }[] }).items.map(
-      (i) => i.path,
-    );
-    expect(items).toEqual([
+    const items = (opts: MutationOptions) => {
+      const spec = admit(pod, [nad('ns1', 'vf-a')], opts).patched['spec'] as { volumes: JsonObject[] };
+      return (spec.volumes[0]?.['downwardAPI'] as { items: { path: string }[] }).items.map((i) => i.path);
+    };
+    // Hugepages only when asked for: an apiserver without DownwardAPIHugePages rejects those items.
+    expect(items({ ...OPTS, downwardApi: true })).toEqual(['network-status', 'networks']);
+    expect(items({ ...OPTS, downwardApi: true, downwardApiHugepages: true })).toEqual([
       'network-status',
       'networks',
       'hugepages_1G_request_dpdk',
       'hugepages_1G_limit_dpdk',
     ]);
+    const { patched } = admit(pod, [nad('ns1', 'vf-a')], { ...OPTS, downwardApi: true });
     for (const i of [0, 1]) {
       const mounts = containerAt(patched, i)['volumeMounts'] as JsonObject[];
       expect(mounts.at(-1)).toEqual({ name: 'podnetinfo', mountPath: PODNETINFO_PATH, readOnly: true });

@@ -29,6 +29,11 @@ export type NadLookup =
 
 export interface MutationOptions {
   readonly downwardApi: boolean;
+  /**
+   * Also each container's hugepages requests/limits (resourceFieldRef). Needs Kubernetes ≥ 1.22 or the
+   * DownwardAPIHugePages feature gate: an older apiserver rejects such a pod.
+   */
+  readonly downwardApiHugepages?: boolean;
   /** The meta-plugin's namespaceIsolation / globalNamespaces rule (cni/meta/config.ts). */
   readonly namespaceIsolation: boolean;
   readonly globalNamespaces: readonly string[];
@@ -155,7 +160,7 @@ export function computeMutation(
   patch.push(...ns.patch);
   t.warnings.push(...ns.warnings);
   if (opts.downwardApi) {
-    const d = downwardApiPatch(pod);
+    const d = downwardApiPatch(pod, opts.downwardApiHugepages ?? false);
     patch.push(...d.patch);
     t.warnings.push(...d.warnings);
   }
