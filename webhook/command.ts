@@ -80,7 +80,7 @@ function serveCommand(deps: WebhookCommandDeps): Command {
     )
     .option(
       '--downward-api-hugepages',
-      'also hugepages requests/limits per container (Kubernetes >= 1.22, or the DownwardAPIHugePages gate)',
+      'also hugepages requests/limits per container (Kubernetes >= 1.23, or the DownwardAPIHugePages gate)',
       false,
     )
     .option(

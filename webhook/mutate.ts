@@ -30,7 +30,7 @@ export type NadLookup =
 export interface MutationOptions {
   readonly downwardApi: boolean;
   /**
-   * Also each container's hugepages requests/limits (resourceFieldRef). Needs Kubernetes ≥ 1.22 or the
+   * Also each container's hugepages requests/limits (resourceFieldRef). Needs Kubernetes ≥ 1.23 (on by default) or the
    * DownwardAPIHugePages feature gate: an older apiserver rejects such a pod.
    */
   readonly downwardApiHugepages?: boolean;
