@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # npm run test:cluster: build (cached), image (cached per HEAD), cluster up, the suite in
 # test/cluster, cluster down. Extra arguments go to vitest (e.g. a file). KUBELET picks the kubelet
-# (default stock); the vitest JSON report goes to $CLUSTER_REPORT (default .cluster/report.json).
+# (default stock); the vitest JSON report goes to $CLUSTER_REPORT (default dist/cluster-report.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-report=${CLUSTER_REPORT:-$root/.cluster/report.json}
+report=${CLUSTER_REPORT:-$root/dist/cluster-report.json}
 mkdir -p "$(dirname "$report")"
 t0=$SECONDS
 hack/cluster.d/build.sh
