@@ -375,6 +375,9 @@ describe('netplumb-cni ADD/DEL with real plugins', () => {
     expect(err.code).toBe(7);
     expect(err.msg).toMatch(msg);
     expect(await linkNames(e.ns)).toEqual([]);
+    // A NAD that does not exist is also a Warning event on the pod, as Multus posts it.
+    const warnings = e.api.events.filter((x) => x['reason'] === 'NoNetworkFound');
+    expect(warnings.map((x) => x['type'])).toEqual(annotation === 'missing-net' ? ['Warning'] : []);
   });
 
   it('injects the kubelet-allocated VF into an sriov NAD (recorded delegate) with device-info', async () => {

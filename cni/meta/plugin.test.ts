@@ -177,7 +177,7 @@ describe('createMetaPlugin with Multus-era delegates', () => {
     const master = recorder();
     const plugin = createMetaPlugin({
       logger: pino({ level: 'silent' }),
-      clock: { now: () => Date.now(), sleep: () => Promise.resolve() },
+      clock: { ...systemClock, sleep: () => Promise.resolve() },
       kubeFor: () => undefined,
       podResourcesFor: () => {
         throw new Error('not used');

@@ -14,6 +14,8 @@ import { parseMetaConf } from './config.js';
 import type { MetaConf } from './config.js';
 import { createIproute2PodRoutes } from './default-route.js';
 import type { MetaPluginDeps } from './deps.js';
+import { KubeErrorCode, isKubeError } from './kube.js';
+import type { KubeClient, PodInfo } from './kube.js';
 import { attachmentsWithDevices, delegateArgs, planAttachments, podArgs } from './plan.js';
 import { checkPodNetns, createIproute2PodNetns } from './pod-netns.js';
 import { delWithoutCache } from './recover.js';
@@ -78,6 +80,16 @@ async function settleEarlierAdd(
   await removeCache(conf.cniDir, call.containerId);
 }
 
+/** Multus's `NoNetworkFound` Warning event when a NAD the pod names does not exist (failures only logged). */
+async function warnNoNetwork(kube: KubeClient, pod: PodInfo, err: unknown, log: Logger): Promise<void> {
+  if (!(err instanceof CniError) || !isKubeError(err.cause, KubeErrorCode.NotFound)) return;
+  await kube
+    .recordEvent?.(pod, { type: 'Warning', reason: 'NoNetworkFound', message: err.message })
+    .catch((e: unknown) => {
+      log.warn({ err: e }, 'cannot record the NoNetworkFound event');
+    });
+}
+
 async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<typeof decodeResults>[number]> {
   const conf = parseMetaConf(call.config);
   const log = callLog(deps, call);
@@ -88,7 +100,10 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<type
   const kube = deps.kubeFor(conf);
   const pod = kube !== undefined && pa.name !== '' ? await getPod(deps.clock, kube, pa, log) : undefined;
   const cluster = await resolveCluster(conf, kube, pod);
-  const extras = await resolveExtras(conf, kube, pa.namespace, pod);
+  const extras = await resolveExtras(conf, kube, pa.namespace, pod).catch(async (err: unknown) => {
+    if (kube !== undefined && pod !== undefined) await warnNoNetwork(kube, pod, err, log);
+    throw err;
+  });
   const plans = planAttachments({
     cluster,
     extras,
