@@ -16,7 +16,7 @@ import { sysfsRdmaCharDevices } from './rdma.js';
 import { createMetrics, serveMetrics } from './metrics.js';
 import { runNodeChecks, startNodeCheckMetrics } from './node-checks.js';
 import { sysfsLinkSpeeds } from '../sriov/node-info.js';
-import { createDevicePlugin } from './plugin.js';
+import { createDevicePlugin, loadConfig } from './plugin.js';
 import type { RegistrationMode } from './pool-server.js';
 
 export interface DevicePluginCommandDeps {
@@ -38,9 +38,27 @@ interface Flags {
   readonly metricsAddress?: string;
   readonly logLevel: string;
   readonly rescanInterval: string;
+  readonly checkConfig?: string;
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
+/** `--check-config FILE`: the start-up validation alone, for CI pipelines. */
+async function checkConfig(
+  file: string,
+  resourcePrefix: string,
+  stderr: Pick<NodeJS.WritableStream, 'write'>,
+  cmd: Command,
+): Promise<void> {
+  try {
+    const config = await loadConfig(path.resolve(file), resourcePrefix);
+    stderr.write(`${file}: valid, ${String(config.pools.length)} pool(s)\n`);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      cmd.error(`error: ${file}:\n${err.message}`, { exitCode: 2, code: err.code });
+    throw err;
+  }
+}
 
 export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
   return new Command('device-plugin')
@@ -75,7 +93,12 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         .default('info'),
     )
     .option('--rescan-interval <ms>', 'rediscover the node every N ms (0 = only on events)', '10000')
+    .option('--check-config <file>', 'only validate a config.json (as at start) and exit: 0 valid, 2 invalid')
     .action(async (flags: Flags, cmd: Command) => {
+      if (flags.checkConfig !== undefined) {
+        await checkConfig(flags.checkConfig, flags.resourcePrefix, deps.stderr, cmd);
+        return;
+      }
       const log = pino({ level: flags.logLevel, base: { cmd: 'device-plugin' } });
       grpc.setLogger({
         error: (...args: unknown[]) => {

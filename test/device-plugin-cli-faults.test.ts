@@ -154,3 +154,26 @@ describe('netplumb device-plugin stopping and idling', () => {
     expect((await exit).code).toBe(0);
   }, 90_000);
 });
+
+describe('netplumb device-plugin --check-config (issue 13 item 7, the strict check for CI)', () => {
+  it('exits 0 for a valid file and 2 naming the JSON path for an invalid one', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-check-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const good = path.join(dir, 'good.json');
+    const bad = path.join(dir, 'bad.json');
+    await writeFile(
+      good,
+      JSON.stringify({ resourceList: [{ resourceName: 'net', selectors: { drivers: ['iavf'] } }] }),
+    );
+    await writeFile(
+      bad,
+      JSON.stringify({ resourceList: [{ resourceName: 'net', selectors: { driver: ['iavf'] } }] }),
+    );
+    const ok = run(['--check-config', good]);
+    expect((await ok.exit).code).toBe(0);
+    expect(ok.output()).toContain('good.json: valid, 1 pool(s)');
+    const no = run(['--check-config', bad]);
+    expect((await no.exit).code).toBe(2);
+    expect(no.output()).toContain('resourceList[0].selectors.driver: unknown key; did you mean drivers?');
+  }, 60_000);
+});
