@@ -139,7 +139,7 @@ describe('parseMetaConf', () => {
 
   it('names the bad key and asks for a cluster network', () => {
     expect(() => parseMetaConf({ clusterNetwork: 'x', namespaceIsolation: 'yes' })).toThrow(
-      /"namespaceIsolation": /,
+      /netplumb config: namespaceIsolation: /,
     );
     expect(() => parseMetaConf({ name: 'n' })).toThrow(
       /at least one delegate\/clusterNetwork must be specified/,
