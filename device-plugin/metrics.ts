@@ -9,6 +9,8 @@ export interface DevicePluginMetrics {
   readonly allocations: Counter<'resource'>;
   readonly registrations: Counter<'resource' | 'mode' | 'result'>;
   readonly configErrors: Gauge;
+  /** Config entries accepted but ignored, as SRIOV-DP ignores them (logged with their JSON path). */
+  readonly configWarnings: Counter;
 }
 
 /** A fresh registry per plugin instance (no global default registry). */
@@ -37,6 +39,11 @@ export function createMetrics(): DevicePluginMetrics {
     configErrors: new Gauge({
       name: 'netplumb_dp_config_error',
       help: '1 while the last config reload failed (the previous config is still served)',
+      registers: [registry],
+    }),
+    configWarnings: new Counter({
+      name: 'netplumb_dp_config_warnings',
+      help: 'config entries ignored at load, as SRIOV-DP ignores them (each logged with its JSON path)',
       registers: [registry],
     }),
   };

@@ -202,11 +202,13 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     c.pools.forEach((pool, i) => {
       if (pool.deviceType === 'nic') return;
       pool.selectors.forEach((sel, j) => {
-        for (const k of ignoredPfNameEntries(sel.pfNames))
+        for (const k of ignoredPfNameEntries(sel.pfNames)) {
+          deps.metrics.configWarnings.inc();
           log.warn(
             { resource: pool.fullName, path: `resourceList[${i}].selectors[${j}].pfNames[${k}]` },
             'ignored: an earlier pfNames entry names the same PF (SRIOV-DP reads only the first); merge the ranges into that entry',
           );
+        }
       });
     });
   }

@@ -36,7 +36,7 @@ function run(args: string[]) {
   return { child, exit, output: () => output };
 }
 
-async function start(config: unknown) {
+async function start(config: unknown, extra: readonly string[] = []) {
   const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-vendors-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const node = await writeVendorsNode(path.join(dir, 'node'));
@@ -58,6 +58,7 @@ async function start(config: unknown) {
     devinfo,
     '--rescan-interval',
     '0',
+    ...extra,
   ]);
   return { kubelet, devinfo, ...p };
 }
@@ -113,13 +114,21 @@ describe('device plugin on Broadcom, E810, ConnectX-6 and ACC100 (issue 13)', ()
 
 describe('pfNames with two entries for one PF (issue 13 item 8)', () => {
   it('uses the first entry only, as SRIOV-DP (2 VFs, not 3), and warns about the second', async () => {
-    const s = await start({
-      resourceList: [{ resourceName: 'e810', selectors: { pfNames: ['ens2f0#0-1', 'ens2f0#5'] } }],
-    });
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const s = await start(
+      { resourceList: [{ resourceName: 'e810', selectors: { pfNames: ['ens2f0#0-1', 'ens2f0#5'] } }] },
+      ['--metrics-address', `127.0.0.1:${String(port)}`],
+    );
     const conn = await s.kubelet.waitForPlugin('intel.com/e810', 60_000);
     expect(ids(conn.latest())).toEqual(['0000:3b:02.0', '0000:3b:02.1']);
     expect(s.output()).toContain(
       '"path":"resourceList[0].selectors[0].pfNames[1]","msg":"ignored: an earlier pfNames entry names the same PF',
     );
+    // /metrics comes up just after registration.
+    await expect
+      .poll(async () => (await fetch(`http://127.0.0.1:${String(port)}/metrics`).catch(() => null))?.text(), {
+        timeout: 15_000,
+      })
+      .toContain('netplumb_dp_config_warnings 1');
   }, 90_000);
 });
