@@ -15,6 +15,15 @@ export interface SimulatedVf {
   readonly driver: string;
   readonly vendor: string;
   readonly device: string;
+  /** sysfs operstate of its netdev ('' without one). */
+  readonly operstate: string;
+  /** The PF's IFLA_VF_LINK_STATE for it (links.json), e.g. auto or disable. */
+  readonly linkState: string;
+}
+
+/** A VF the device plugin should report Healthy: netdev link up and not disabled on the PF. */
+export function isHealthy(vf: SimulatedVf): boolean {
+  return vf.netdev === '' ? true : vf.operstate === 'up' && vf.linkState !== 'disable';
 }
 
 export interface TestNode {
@@ -29,9 +38,26 @@ function read(file: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** VF PCI address -> link_state, from the PFs' vfinfo_list in links.json and their virtfnN links. */
+function linkStates(dir: string): Map<string, string> {
+  const links = JSON.parse(read(path.join(dir, 'links.json'))) as {
+    ifname: string;
+    vfinfo_list?: { vf: number; link_state?: string }[];
+  }[];
+  const out = new Map<string, string>();
+  for (const pf of links) {
+    for (const info of pf.vfinfo_list ?? []) {
+      const virtfn = path.join(dir, 'sys', 'class', 'net', pf.ifname, 'device', `virtfn${String(info.vf)}`);
+      if (existsSync(virtfn)) out.set(path.basename(readlinkSync(virtfn)), info.link_state ?? 'auto');
+    }
+  }
+  return out;
+}
+
 /** Every VF of the written tree (PCI functions with a physfn link), read back from its sysfs files. */
 function listVfs(dir: string): SimulatedVf[] {
   const pci = path.join(dir, 'sys', 'bus', 'pci', 'devices');
+  const states = linkStates(dir);
   const vfs: SimulatedVf[] = [];
   for (const address of readdirSync(pci).sort()) {
     const dev = path.join(pci, address);
@@ -46,6 +72,8 @@ function listVfs(dir: string): SimulatedVf[] {
       driver,
       vendor: read(path.join(dev, 'vendor')).replace(/^0x/, ''),
       device: read(path.join(dev, 'device')).replace(/^0x/, ''),
+      operstate: netdev === '' ? '' : read(path.join(net, netdev, 'operstate')),
+      linkState: states.get(address) ?? 'auto',
     });
   }
   return vfs;
