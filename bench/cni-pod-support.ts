@@ -14,8 +14,8 @@ import { buildSpawner } from '../cni/daemon/spawner/build.js';
 
 const sh = promisify(execFile);
 
-export const CNI_BIN =
-  ['/opt/cni/bin', '/usr/lib/cni'].find((d) => existsSync(path.join(d, 'macvlan'))) ?? '/usr/lib/cni';
+/** Debian's reference plugins (not /opt/cni/bin, which other tools on a shared machine rewrite). */
+export const CNI_BIN = process.env['NETPLUMB_BENCH_CNI_BIN'] ?? '/usr/lib/cni';
 
 export function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
