@@ -99,7 +99,8 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         await checkConfig(flags.checkConfig, flags.resourcePrefix, deps.stderr, cmd);
         return;
       }
-      const log = pino({ level: flags.logLevel, base: { cmd: 'device-plugin' } });
+      // Logs are pino JSON on stderr, as for every netplumb command (stdout is for command output).
+      const log = pino({ level: flags.logLevel, base: { cmd: 'device-plugin' } }, pino.destination(2));
       grpc.setLogger({
         error: (...args: unknown[]) => {
           log.warn({ grpc: args.map(String).join(' ') }, 'grpc');

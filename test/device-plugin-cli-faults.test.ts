@@ -24,7 +24,7 @@ function run(args: string[]) {
   const child = spawn(process.execPath, [...nodeArgsFor('bin/netplumb.ts'), 'device-plugin', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // pino writes the logs to stdout; both streams are kept, in arrival order.
+  // pino writes the logs to stderr; both streams are kept, in arrival order.
   let output = '';
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr.on('data', (b: Buffer) => (output += b.toString()));
