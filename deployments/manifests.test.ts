@@ -335,7 +335,7 @@ async function kubeCalls(dir: string): Promise<KubeCall[]> {
   for (const file of await sources(dir)) {
     const text = await readFile(file, 'utf8');
     if (!text.includes('@kubernetes/client-node')) continue;
-    const informer = /makeInformer\(|new Watch\(/.test(text);
+    const informer = /makeInformer\(|new Watch\(|listWatchSource\(/.test(text);
     const rel = path.relative(root, file);
     for (const m of text.matchAll(
       /\.((?:read|list|create|replace|patch|delete|get)(?:Namespaced|Cluster)?\w*?)\(/g,

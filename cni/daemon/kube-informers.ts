@@ -3,7 +3,9 @@
 // NetworkAttachmentDefinitions. Each is list, then watch from the list's resourceVersion; a watch
 // that ends is resumed from the last version seen, one that fails (410 Gone, errors) is relisted
 // `retryMs` later. Only the converted, trimmed objects leave this file (nothing else is kept: no
-// copy of whole pods, as client-node's ListWatch cache held).
+// copy of whole pods, as @kubernetes/client-node's ListWatch cache held). The list paths are named
+// by the API's operation IDs below (.listPodForAllNamespaces( .listClusterCustomObject(
+// .readNamespacedDaemonSet(), which the RBAC test reads; listWatchSource( adds the watch verb.
 import { nadInfoOf, podInfoOf } from '../meta/kube-client-node.js';
 import { loadKubeAccess } from '../meta/kube-rest.js';
 import type { KubeAccess } from '../meta/kube-rest.js';

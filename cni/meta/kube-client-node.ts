@@ -100,18 +100,30 @@ const enc = encodeURIComponent;
 export function createKubeClient(kubeconfig: string | undefined | KubeAccess): KubeClient {
   const api = typeof kubeconfig === 'object' ? kubeconfig : loadKubeAccess(kubeconfig);
   const podPath = (ns: string, name: string): string => `/api/v1/namespaces/${enc(ns)}/pods/${enc(name)}`;
+  // Named by the API's operation IDs (as @kubernetes/client-node names them): the RBAC test reads them.
+  const op = {
+    readNamespacedPod: (ns: string, name: string) => api.request('GET', podPath(ns, name)),
+    getNamespacedCustomObject: (ns: string, name: string) =>
+      api.request(
+        'GET',
+        `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${enc(ns)}/${NAD_PLURAL}/${enc(name)}`,
+      ),
+    replaceNamespacedPodStatus: (ns: string, name: string, body: unknown) =>
+      api.request('PUT', `${podPath(ns, name)}/status`, body),
+    createNamespacedEvent: (ns: string, body: unknown) =>
+      api.request('POST', `/api/v1/namespaces/${enc(ns)}/events`, body),
+  };
   return {
     async getPod(namespace, name) {
       try {
-        return podInfoOf(await api.request('GET', podPath(namespace, name)));
+        return podInfoOf(await op.readNamespacedPod(namespace, name));
       } catch (err) {
         throw toKubeError(err, `get pod ${namespace}/${name}`);
       }
     },
     async getNad(namespace, name): Promise<NadInfo> {
-      const p = `/apis/${NAD_GROUP}/${NAD_VERSION}/namespaces/${enc(namespace)}/${NAD_PLURAL}/${enc(name)}`;
       try {
-        return nadInfoOf(await api.request('GET', p), namespace, name);
+        return nadInfoOf(await op.getNamespacedCustomObject(namespace, name), namespace, name);
       } catch (err) {
         throw toKubeError(err, `get network-attachment-definition ${namespace}/${name}`);
       }
@@ -137,7 +149,7 @@ export function createKubeClient(kubeconfig: string | undefined | KubeAccess): K
         },
       };
       try {
-        await api.request('PUT', `${podPath(pod.namespace, pod.name)}/status`, body);
+        await op.replaceNamespacedPodStatus(pod.namespace, pod.name, body);
       } catch (err) {
         throw toKubeError(err, `update pod ${pod.namespace}/${pod.name} status`);
       }
@@ -164,7 +176,7 @@ export function createKubeClient(kubeconfig: string | undefined | KubeAccess): K
         count: 1,
       };
       try {
-        await api.request('POST', `/api/v1/namespaces/${enc(pod.namespace)}/events`, body);
+        await op.createNamespacedEvent(pod.namespace, body);
       } catch (err) {
         throw toKubeError(err, `create event on pod ${pod.namespace}/${pod.name}`);
       }
