@@ -97,7 +97,7 @@ export default tseslint.config(
     ignores: ['**/*.test.ts', '**/*.contract.ts'],
     rules: {
       'import-x/no-restricted-paths': ['error', { zones: layering }],
-      'max-lines-per-function': ['error', { max: 470, skipBlankLines: true, skipComments: true }],
+      'max-lines-per-function': ['error', { max: 275, skipBlankLines: true, skipComments: true }],
       complexity: ['error', 60],
     },
   },
