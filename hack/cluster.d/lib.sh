@@ -278,9 +278,9 @@ unmount_under() { # lazy-unmount every mount below the given paths, deepest firs
 remove_created() {
   [ -f "$S/created" ] || return 0
   local kind path
-  while read -r kind path; do [ "$kind" = file ] && rm -f "$path"; done <"$S/created"
+  while read -r kind path; do if [ "$kind" = file ]; then rm -f "$path"; fi; done <"$S/created"
   # directories: deepest first, and only when netplumb's own uninstall left them empty
-  while read -r kind path; do [ "$kind" = dir ] && echo "$path"; done <"$S/created" | sort -r |
+  while read -r kind path; do if [ "$kind" = dir ]; then echo "$path"; fi; done <"$S/created" | sort -r |
     while read -r path; do
       case "$path" in
         /var/lib/kubelet | /etc/cni/multus | /run/netplumb | /var/run/k8s.cni.cncf.io) rm -rf "$path" ;;
