@@ -151,9 +151,7 @@ export function createStateStore(dir: string = DEFAULT_STATE_DIR): StateStore {
     }
     const parsed = attachmentSchema.safeParse(raw);
     if (!parsed.success) {
-      throw new StateError(
-        `${file} is not a netplumb-sriov record: ${formatIssues(parsed.error.issues)}`,
-      );
+      throw new StateError(`${file} is not a netplumb-sriov record: ${formatIssues(parsed.error.issues)}`);
     }
     return parsed.data;
   }
