@@ -5,6 +5,7 @@
 import { tempPathFor } from '../../lib/atomic-file.js';
 import { NetplumbError } from '../../lib/errors.js';
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -35,7 +36,12 @@ const manifestSchema = z.strictObject({
 });
 type Manifest = z.infer<typeof manifestSchema>;
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** SHA-256 of a file, streamed: the 100 MiB single executable is never held in memory whole. */
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {
   let text: string;
@@ -85,7 +91,7 @@ export async function install(dir: string, items: readonly InstallItem[]): Promi
         },
       );
     }
-    files.push({ name: item.name, sha256: sha256(await readFile(target)) });
+    files.push({ name: item.name, sha256: await fileSha256(target) });
   }
   const manifest: Manifest = { kind: 'netplumbInstallV1', files };
   await atomicWrite(
@@ -104,14 +110,14 @@ async function removeIfOurs(
   f: Manifest['files'][number],
 ): Promise<'removed' | 'changed' | 'absent'> {
   const file = path.join(dir, f.name);
-  let bytes: Buffer;
+  let digest: string;
   try {
-    bytes = await readFile(file);
+    digest = await fileSha256(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw err;
   }
-  if (sha256(bytes) !== f.sha256) return 'changed';
+  if (digest !== f.sha256) return 'changed';
   await unlink(file);
   return 'removed';
 }
