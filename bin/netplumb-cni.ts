@@ -2,6 +2,7 @@
 // Composition root of the `netplumb-cni` meta-plugin executable (config `"type": "netplumb"`):
 // the only place that reads process.env and builds the logger. Logs go to stderr and/or `logFile`,
 // never to stdout (stdout is the CNI result).
+import { lazyPodResources } from '../cni/meta/podresources-lazy.js';
 import pino from 'pino';
 import type { DestinationStream, Level } from 'pino';
 import { createExecRunner } from '../cni/exec.js';
@@ -9,7 +10,6 @@ import { isJsonObject } from '../lib/json.js';
 import { systemClock } from '../lib/clock.js';
 import type { KubeClient } from '../cni/meta/kube.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
-import type { PodResourcesClient } from '../cni/meta/podresources-port.js';
 import { aboutOutsideCniCall, readProcessRequest, writeProcessResponse } from '../cni/skel.js';
 
 // Multus levels (debug > verbose > error > panic) mapped onto pino's.
@@ -47,21 +47,6 @@ function lazyKube(kubeconfig: string | undefined): KubeClient {
     updatePodStatusAnnotations: async (pod, annotations) =>
       (await get()).updatePodStatusAnnotations(pod, annotations),
     recordEvent: async (pod, event) => (await get()).recordEvent?.(pod, event),
-  };
-}
-
-function lazyPodResources(socket: string): PodResourcesClient {
-  let client: Promise<PodResourcesClient> | undefined;
-  const get = () =>
-    (client ??= import('../cni/meta/podresources.js').then((m) => m.createPodResourcesClient(socket)));
-  return {
-    get: async (ns, name) => (await get()).get(ns, name),
-    list: async () => (await get()).list(),
-    close: () => {
-      void client?.then((c) => {
-        c.close();
-      });
-    },
   };
 }
 

@@ -1,6 +1,6 @@
 // The node header of `netplumb inspect`: the host (OS, kernel, CPU model, sockets/cores/threads,
 // memory; from a HostSource) and the NUMA nodes with their CPUs and hugepages (from sysfs).
-import { formatCpuList, readNumaNodesAt } from './node-info.js';
+import { formatCpuList, readNumaNodesAt, UNKNOWN_HOST } from './node-info.js';
 import type { HostInfo, HostSource, HugepagePool } from './node-info.js';
 
 export interface NodeHeaderNuma {
@@ -19,15 +19,7 @@ export interface NodeHeader extends HostInfo {
 
 /** Reads the header; a HostSource that fails leaves the host facts null, never the command. */
 export async function readNodeHeader(host: HostSource, sysfsRoot: string): Promise<NodeHeader> {
-  const info = await host.info().catch((): HostInfo => ({
-    os: null,
-    kernel: null,
-    cpuModel: null,
-    sockets: null,
-    cores: null,
-    threads: null,
-    memTotalBytes: null,
-  }));
+  const info = await host.info().catch((): HostInfo => UNKNOWN_HOST);
   const numaNodes = readNumaNodesAt(sysfsRoot).map((n) => ({
     id: n.id,
     cpus: formatCpuList(n.cpus),

@@ -1,6 +1,7 @@
 // Composition of the CNI daemon: the meta-plugin (cni/meta) with informer-backed Kubernetes
 // access and the SR-IOV plugin in-process, behind the socket server, plus the config writer.
 // `netplumb cni-daemon` (command.ts) and the demo/benchmarks start it through startCniDaemon.
+import { lazyPodResources } from '../meta/podresources-lazy.js';
 import { ExitCode, NetplumbError } from '../../lib/errors.js';
 import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
@@ -17,7 +18,6 @@ import { createKubeClient } from '../meta/kube-client-node.js';
 import { systemClock } from '../../lib/clock.js';
 import type { KubeClient } from '../meta/kube.js';
 import { createMetaPlugin } from '../meta/plugin.js';
-import type { PodResourcesClient } from '../meta/podresources-port.js';
 import type { CniPluginFn } from '../skel.js';
 import { createSriovPlugin } from '../sriov/plugin.js';
 import { createSriovDeps } from '../sriov/wiring.js';
@@ -104,22 +104,6 @@ export async function readDaemonConfig(file: string): Promise<JsonObject> {
     });
   }
   return raw;
-}
-
-// grpc-js (~14 MiB of RSS) is loaded on the first pod that asks for a device, not at start.
-function lazyPodResources(socket: string): PodResourcesClient {
-  let client: Promise<PodResourcesClient> | undefined;
-  const get = () =>
-    (client ??= import('../meta/podresources.js').then((m) => m.createPodResourcesClient(socket)));
-  return {
-    get: async (ns, name) => (await get()).get(ns, name),
-    list: async () => (await get()).list(),
-    close: () => {
-      void client?.then((c) => {
-        c.close();
-      });
-    },
-  };
 }
 
 export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon> {
