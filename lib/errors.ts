@@ -34,10 +34,6 @@ export class NetplumbError extends Error {
   }
 }
 
-export function isNetplumbError(err: unknown): err is NetplumbError {
-  return err instanceof NetplumbError;
-}
-
 export interface CliErrorReport {
   readonly message: string;
   readonly code: string | number;

@@ -108,6 +108,25 @@ function selectionArgs(sel: NetworkSelection): CniArg[] {
   return out;
 }
 
+/**
+ * The plan of one CNI call (ADD, and DEL re-planning a lost cache): the runtime's ifname and
+ * runtimeConfig, and CNI_ARGS from the pod's args plus the call's. One derivation, so DEL plans
+ * exactly what ADD did.
+ */
+export function planCall(
+  call: { readonly ifname: string; readonly args: readonly CniArg[] },
+  pod: PodArgs,
+  runtimeConfig: JsonObject,
+  networks: Pick<PlanInput, 'cluster' | 'extras'>,
+): AttachmentPlan[] {
+  return planAttachments({
+    ...networks,
+    runtimeIfname: call.ifname,
+    runtimeConfig,
+    baseArgs: delegateArgs(pod, call.args),
+  });
+}
+
 export function planAttachments(input: PlanInput): AttachmentPlan[] {
   const plans: AttachmentPlan[] = [
     {

@@ -16,7 +16,7 @@ import { createIproute2PodRoutes } from './default-route.js';
 import type { MetaPluginDeps } from './deps.js';
 import { KubeErrorCode, isKubeError } from './kube.js';
 import type { KubeClient, PodInfo } from './kube.js';
-import { attachmentsWithDevices, delegateArgs, planAttachments, podArgs } from './plan.js';
+import { attachmentsWithDevices, delegateArgs, planCall, podArgs } from './plan.js';
 import { checkPodNetns, createIproute2PodNetns } from './pod-netns.js';
 import { delWithoutCache } from './recover.js';
 import { getPod, resolveCluster, resolveExtras, waitReady } from './resolve.js';
@@ -104,13 +104,7 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<type
     if (kube !== undefined && pod !== undefined) await warnNoNetwork(kube, pod, err, log);
     throw err;
   });
-  const plans = planAttachments({
-    cluster,
-    extras,
-    runtimeIfname: call.ifname,
-    runtimeConfig: conf.runtimeConfig,
-    baseArgs: delegateArgs(pa, call.args),
-  });
+  const plans = planCall(call, pa, conf.runtimeConfig, { cluster, extras });
   await settleEarlierAdd(deps, conf, call, log);
   await checkPodNetns(deps.podNetns ?? createIproute2PodNetns(), call.netns, plans);
   const devices = await fetchDevices(deps, conf, plans, pod, pa);

@@ -13,7 +13,7 @@ import type { DelCall } from '../skel.js';
 import type { MetaConf } from './config.js';
 import type { MetaPluginDeps } from './deps.js';
 import type { CachedAttachment } from './cache.js';
-import { attachmentsWithDevices, delegateArgs, planAttachments, podArgs } from './plan.js';
+import { attachmentsWithDevices, planCall, podArgs } from './plan.js';
 import type { DeviceFor } from './plan.js';
 import { getPod, resolveCluster, resolveExtras } from './resolve.js';
 import { delAll, fetchDevices } from './run.js';
@@ -45,13 +45,7 @@ async function replan(
     const { pod, apiDown } = read;
     const cluster = await resolveCluster(conf, apiDown ? undefined : kube, pod);
     const extras = apiDown ? [] : await resolveExtras(conf, kube, pa.namespace, pod);
-    const plans = planAttachments({
-      cluster,
-      extras,
-      runtimeIfname: call.ifname,
-      runtimeConfig: conf.runtimeConfig,
-      baseArgs: delegateArgs(pa, call.args),
-    });
+    const plans = planCall(call, pa, conf.runtimeConfig, { cluster, extras });
     const devices: DeviceFor[] = await fetchDevices(deps, conf, plans, pod, pa).catch(() =>
       plans.map(() => ({ deviceId: undefined, netdev: undefined })),
     );
