@@ -317,6 +317,7 @@ const METHODS: Readonly<Record<string, readonly [group: string, resource: string
   listNamespacedCustomObject: ['k8s.cni.cncf.io', 'network-attachment-definitions', 'list'],
   listClusterCustomObject: ['k8s.cni.cncf.io', 'network-attachment-definitions', 'list'],
   readNamespacedDaemonSet: ['apps', 'daemonsets', 'get'],
+  listNamespacedDaemonSet: ['apps', 'daemonsets', 'list'],
 };
 
 async function sources(dir: string): Promise<string[]> {

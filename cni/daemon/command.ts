@@ -10,6 +10,8 @@ import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import type { OpenSimulatedNode } from '../../sriov/simulated-node-port.js';
 import { daemonLogger } from './daemon-config.js';
 import { DaemonConfigError, startCniDaemon, readDaemonConfig } from './daemon.js';
+import type { RunningDaemon } from './daemon.js';
+import type { DaemonSetTracker } from './uninstall-on-delete.js';
 import { install, uninstall } from './install.js';
 import type { InstallItem } from './install.js';
 import { GENERATED_CONF } from './conf-gen.js';
@@ -179,27 +181,45 @@ export function cniDaemonCommand(deps: DaemonCommandDeps): Command {
         spawnerPath: f.spawner === 'none' ? undefined : f.spawner,
         logger,
       });
+      const ns = deps.env['POD_NAMESPACE'] ?? '';
+      // Watched from start: at SIGTERM the ServiceAccount and RBAC may already be gone (see uninstall-on-delete.ts).
+      const tracker =
+        f.uninstallOnDelete !== undefined && ns !== ''
+          ? daemon.trackDaemonSet(ns, f.uninstallOnDelete)
+          : undefined;
       await new Promise<void>((resolve) => {
         deps.on('SIGTERM', resolve);
         deps.on('SIGINT', resolve);
       });
       logger.info('stopping');
-      const ns = deps.env['POD_NAMESPACE'] ?? '';
-      const uninstalling =
-        f.uninstallOnDelete !== undefined &&
-        ns !== '' &&
-        (await daemon.daemonSetGone(ns, f.uninstallOnDelete));
-      await daemon.close();
-      if (uninstalling) {
-        await daemon.confWriter?.remove();
-        const r = await uninstall(f.cniBinDir);
-        logger.info(
-          { removed: r.removed, kept: r.kept },
-          'DaemonSet deleted: removed the CNI config and executables',
-        );
-      }
+      await stopDaemon(daemon, tracker, f, logger);
       process.exitCode = 0;
     });
+}
+
+/**
+ * Uninstall (the DaemonSet is being deleted): the config goes first, so that the runtime sends the
+ * node's other pods straight to the cluster network instead of to a daemon that is leaving, then
+ * the daemon drains, then the executables go. Restart: the daemon drains and everything stays.
+ */
+async function stopDaemon(
+  daemon: RunningDaemon,
+  tracker: DaemonSetTracker | undefined,
+  f: DaemonFlags,
+  logger: Logger,
+): Promise<void> {
+  const decision = tracker !== undefined ? await tracker.decide() : undefined;
+  await tracker?.stop();
+  if (decision !== undefined)
+    logger.info({ uninstall: decision.uninstall, reason: decision.reason }, 'uninstall-on-delete');
+  if (decision?.uninstall === true) await daemon.confWriter?.remove();
+  await daemon.close();
+  if (decision?.uninstall !== true) return;
+  const r = await uninstall(f.cniBinDir);
+  logger.info(
+    { removed: r.removed, kept: r.kept },
+    'DaemonSet deleted: removed the CNI config and executables',
+  );
 }
 
 /** dist/spawner/netplumb-spawner of this install (built by hack/build-shim.sh), or "none" without it. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NadInfo, PodInfo } from '../meta/kube.js';
 import type { WatchSource } from './kube-cache.js';
-import { createNadWatch, createPodWatch, daemonSetGone, loadKubeConfig } from './kube-informers.js';
+import { createNadWatch, createPodWatch, loadKubeConfig } from './kube-informers.js';
 
 // A minimal API server speaking list + watch (newline-delimited JSON events on a chunked response)
 // the way client-node's ListWatch consumes it, plus one DaemonSet GET.
@@ -229,28 +229,5 @@ describe('client-node informers (list + watch against a real HTTP API)', () => {
     } finally {
       await src.stop();
     }
-  });
-});
-
-describe('daemonSetGone (uninstall vs restart)', () => {
-  const kc = (): ReturnType<typeof loadKubeConfig> => loadKubeConfig(kubeconfig);
-  const ds = (extra: object = {}): object => ({
-    apiVersion: 'apps/v1',
-    kind: 'DaemonSet',
-    metadata: { namespace: 'netplumb', name: 'netplumb-cni-daemon', ...extra },
-  });
-
-  it('is true when the DaemonSet is gone or being deleted', async () => {
-    api.daemonSet = { status: 404 };
-    expect(await daemonSetGone(kc(), 'netplumb', 'netplumb-cni-daemon')).toBe(true);
-    api.daemonSet = { status: 200, body: ds({ deletionTimestamp: '2026-01-01T00:00:00Z' }) };
-    expect(await daemonSetGone(kc(), 'netplumb', 'netplumb-cni-daemon')).toBe(true);
-  });
-
-  it('is false while it exists, and when the API cannot say (a restart must keep the config)', async () => {
-    api.daemonSet = { status: 200, body: ds() };
-    expect(await daemonSetGone(kc(), 'netplumb', 'netplumb-cni-daemon')).toBe(false);
-    api.daemonSet = { status: 503 };
-    expect(await daemonSetGone(kc(), 'netplumb', 'netplumb-cni-daemon')).toBe(false);
   });
 });

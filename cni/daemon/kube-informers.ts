@@ -5,7 +5,8 @@
 // `retryMs` later. Only the converted, trimmed objects leave this file (nothing else is kept: no
 // copy of whole pods, as @kubernetes/client-node's ListWatch cache held). The list paths are named
 // by the API's operation IDs below (.listPodForAllNamespaces( .listClusterCustomObject(
-// .readNamespacedDaemonSet(), which the RBAC test reads; listWatchSource( adds the watch verb.
+// .listNamespacedDaemonSet( (uninstall-on-delete.ts's watch, and its GET: .readNamespacedDaemonSet()),
+// which the RBAC test reads; listWatchSource( adds the watch verb.
 import { nadInfoOf, podInfoOf } from '../meta/kube-client-node.js';
 import { loadKubeAccess } from '../meta/kube-rest.js';
 import type { KubeAccess } from '../meta/kube-rest.js';
@@ -144,21 +145,38 @@ export function createNadWatch(api: KubeAccess, retryMs = 5000): WatchSource<Nad
   );
 }
 
+/** What the uninstall decision needs of a DaemonSet (cni/daemon/uninstall-on-delete.ts). */
+export interface DaemonSetInfo {
+  readonly name: string;
+  /** It has a deletionTimestamp. */
+  readonly deleting: boolean;
+}
+
 /**
- * True when DaemonSet `name` is gone or being deleted: the daemon is being uninstalled rather than
- * restarted, so it removes its config and binaries on the way out. API errors count as "not gone"
- * (a restart must never strip the node's CNI config).
+ * One DaemonSet, by name (`fieldSelector=metadata.name=…`: RBAC `resourceNames` then covers list and
+ * watch as well as get).
  */
-export async function daemonSetGone(api: KubeAccess, namespace: string, name: string): Promise<boolean> {
-  try {
-    const ds = obj(
-      await api.request(
-        'GET',
-        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets/${encodeURIComponent(name)}`,
-      ),
-    );
-    return obj(ds['metadata'])['deletionTimestamp'] !== undefined;
-  } catch (err) {
-    return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
-  }
+export function createDaemonSetWatch(
+  api: KubeAccess,
+  namespace: string,
+  name: string,
+  retryMs = 5000,
+): WatchSource<DaemonSetInfo> {
+  return listWatchSource<DaemonSetInfo>(
+    api,
+    {
+      path: `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`,
+      query: `fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`,
+      convert: (o) => {
+        const meta = obj(obj(o)['metadata']);
+        const n = meta['name'];
+        return {
+          name: typeof n === 'string' ? n : '',
+          deleting: meta['deletionTimestamp'] !== undefined && meta['deletionTimestamp'] !== null,
+        };
+      },
+      key: (d) => d.name,
+    },
+    retryMs,
+  );
 }
