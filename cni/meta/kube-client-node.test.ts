@@ -1,6 +1,6 @@
 // The KubeClient adapter against the fake API server (real HTTP and HTTPS).
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -110,6 +110,22 @@ describe('KubeClient over HTTPS', () => {
       }
       expect(secure.requests).toHaveLength(20);
       expect(secure.connections()).toBe(1);
+      // The CA is parsed once into the agent's TLS context: a kubeconfig trusting another CA is refused.
+      await run('openssl', [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...['-keyout', path.join(tlsDir, 'k2'), '-out', path.join(tlsDir, 'c2'), '-days', '1'],
+        ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      ]);
+      const own = await readFile(path.join(tlsDir, 'kubeconfig'), 'utf8');
+      const other = own.replace(
+        Buffer.from(tls.cert).toString('base64'),
+        (await readFile(path.join(tlsDir, 'c2'))).toString('base64'),
+      );
+      expect(other).not.toBe(own);
+      await writeFile(path.join(tlsDir, 'kubeconfig2'), other);
+      await expect(createKubeClient(path.join(tlsDir, 'kubeconfig2')).getPod('ns1', 'p')).rejects.toThrow(
+        /certificate/,
+      );
     } finally {
       await secure.stop();
       await rm(tlsDir, { recursive: true, force: true });

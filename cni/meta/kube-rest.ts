@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
+import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { NetplumbError } from '../../lib/errors.js';
 
@@ -168,6 +169,23 @@ function statusMessage(status: number, text: string): string {
   return `HTTP ${status}`;
 }
 
+/**
+ * The CA, client cert and key parsed once into one SecureContext: given as `ca`/`cert`/`key`,
+ * tls.connect parses them again for every new connection (each pod burst opens several).
+ */
+function tlsOptions(o: https.AgentOptions): https.AgentOptions {
+  const { ca, cert, key, ...rest } = o;
+  if (ca === undefined && cert === undefined && key === undefined) return rest;
+  return {
+    ...rest,
+    secureContext: tls.createSecureContext({
+      ...(ca !== undefined && { ca }),
+      ...(cert !== undefined && { cert }),
+      ...(key !== undefined && { key }),
+    }),
+  };
+}
+
 /** Builds the client from a kubeconfig file, or the in-cluster service account when undefined. */
 export function loadKubeAccess(
   kubeconfig: string | undefined,
@@ -176,7 +194,7 @@ export function loadKubeAccess(
   const creds = kubeconfig === undefined ? inCluster(env) : fromKubeconfig(kubeconfig);
   const secure = creds.server.startsWith('https:');
   const agent = secure
-    ? new https.Agent({ ...creds.agentOptions, keepAlive: true, maxSockets: 32 })
+    ? new https.Agent({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets: 32 })
     : new http.Agent({ keepAlive: true, maxSockets: 32 });
   const send = secure ? https.request : http.request;
 
