@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildSpawner } from './daemon/spawner/build.js';
-import { createHelperSpawner } from './daemon/spawner/client.js';
+import { createHelperSpawner, createSpawnerCommandRunner } from './daemon/spawner/client.js';
 import type { HelperSpawner } from './daemon/spawner/client.js';
 import {
   checkPluginOutput,
@@ -47,6 +47,14 @@ const spawners: [string, () => ProcessSpawner][] = [
 ];
 
 describe.each(spawners)('exec runner over %s', (_name, spawner) => {
+  it('passes arguments after argv[0] exactly (spaces, empty ones)', async () => {
+    await script('args', 'for a in "$0" "$@"; do printf "<%s>" "$a"; done');
+    const file = path.join(dir, 'args');
+    const out = await spawner().run(file, {}, '', 5_000, ['a b', '', '--net=/run/netns/x']);
+    expect(out.stdout).toBe(`<${file}><a b><><--net=/run/netns/x>`);
+    expect((await spawner().run(file, {}, '', 5_000)).stdout).toBe(`<${file}>`);
+  });
+
   it('passes the CNI_* env and stdin, replacing inherited CNI_* variables', async () => {
     await script('echoer', 'printf "%s|%s|%s|" "$CNI_COMMAND" "$CNI_IFNAME" "$CNI_STALE"; cat');
     const runner = createExecRunner({
@@ -161,6 +169,38 @@ describe('netplumb-spawner', () => {
     expect(ppid).toBe(helper.helperPid());
     expect(ppid).not.toBe(process.pid);
   });
+
+  it("runs the daemon's own commands (nsenter, ip) from the helper, found on PATH, CommandError on failure", async () => {
+    await script('ppid', 'echo $PPID');
+    await script('fails', 'echo "no such netns" >&2; exit 3');
+    const run = createSpawnerCommandRunner(helper, createPluginLookup(), { pathDirs: [dir] });
+    const ppid = Number((await run(['ppid'])).stdout.trim());
+    expect(ppid).toBe(helper.helperPid());
+    expect(ppid).not.toBe(process.pid);
+    await expect(run(['fails', '--net=/x'])).rejects.toMatchObject({
+      code: 'COMMAND_FAILED',
+      status: 3,
+      argv: ['fails', '--net=/x'],
+      stderr: 'no such netns\n',
+    });
+    await expect(run(['not-there'])).rejects.toMatchObject({ code: 'COMMAND_FAILED', status: null });
+  });
+
+  it('keeps every child apart when they finish out of order, and reuses slots past its table size', async () => {
+    await script('nap', 'sleep "$1"; echo "$2"');
+    const naps = Array.from({ length: 24 }, (_, i) =>
+      helper.run(path.join(dir, 'nap'), {}, '', 10_000, [String(((i * 7) % 5) / 10), `child ${i}`]),
+    );
+    const outs = await Promise.all(naps);
+    expect(outs.map((o) => o.stdout)).toEqual(Array.from({ length: 24 }, (_, i) => `child ${i}\n`));
+    // 1,040 more than the helper’s 1,024 slots, 40 at a time: freed slots are found again.
+    for (let k = 0; k < 26; k++) {
+      const batch = await Promise.all(
+        Array.from({ length: 40 }, () => helper.run('/bin/true', {}, '', 10_000)),
+      );
+      expect(batch.every((o) => o.exitCode === 0)).toBe(true);
+    }
+  }, 60_000);
 
   it('reports a plugin that cannot be executed as a spawn failure', async () => {
     await writeFile(path.join(dir, 'noexec'), 'not a program');

@@ -28,7 +28,7 @@ export interface ProcessResult {
 }
 
 /**
- * Port: runs one executable (argv = [file]) with exactly `env`, writes `stdin`, collects stdout and
+ * Port: runs one executable (argv = [file, ...args]) with exactly `env`, writes `stdin`, collects stdout and
  * stderr until both are closed, SIGKILLs it at `timeoutMs`. Rejects only when it cannot start (the
  * error's `code` is the errno name, e.g. ENOENT). Adapters: Node's child_process (below) and the
  * daemon's netplumb-spawner helper (cni/daemon/spawner/client.ts), which does not fork the daemon.
@@ -39,6 +39,7 @@ export interface ProcessSpawner {
     env: Readonly<Record<string, string>>,
     stdin: string,
     timeoutMs: number,
+    args?: readonly string[],
   ): Promise<ProcessResult>;
 }
 
@@ -125,21 +126,30 @@ export function createPluginLookup(opts: PluginLookupOptions = {}): PluginLookup
   };
 }
 
-function childEnv(
-  base: Readonly<Record<string, string | undefined>>,
-  req: Readonly<Record<string, string | undefined>>,
-): Record<string, string> {
+/** The inherited part of every child's env: `base` without its CNI_* variables (read once per runner). */
+function inheritedEnv(base: Readonly<Record<string, string | undefined>>): Readonly<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !k.startsWith('CNI_')) out[k] = v;
-  for (const [k, v] of Object.entries(req)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function childEnv(
+  inherited: Readonly<Record<string, string>>,
+  req: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const out: Record<string, string> = { ...inherited };
+  for (const k in req) {
+    const v = req[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out;
 }
 
 /** The ProcessSpawner over Node's child_process (forks this process: fine for a short-lived CLI). */
 export const childProcessSpawner: ProcessSpawner = {
-  run(file, env, stdin, timeoutMs) {
+  run(file, env, stdin, timeoutMs, args = []) {
     return new Promise<ProcessResult>((resolve, reject) => {
-      const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
       let timedOut = false;
@@ -178,12 +188,13 @@ function isStalePath(err: unknown): boolean {
 
 export function createExecRunner(opts: ExecRunnerOptions): PluginRunner {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
-  const baseEnv = opts.baseEnv ?? {};
+  // Snapshot: the runner is long-lived in the daemon, and enumerating process.env per call is slow.
+  const inherited = inheritedEnv(opts.baseEnv ?? {});
   const spawner = opts.spawner ?? childProcessSpawner;
   const lookup = opts.lookup ?? UNCACHED;
   async function start(file: string, req: CniRequest): Promise<ProcessResult> {
     try {
-      return await spawner.run(file, childEnv(baseEnv, req.env), req.stdin, timeoutMs);
+      return await spawner.run(file, childEnv(inherited, req.env), req.stdin, timeoutMs);
     } catch (err) {
       throw new CniError(CniErrorCode.Internal, `failed to run plugin ${file}: ${(err as Error).message}`, {
         cause: err,

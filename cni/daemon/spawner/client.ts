@@ -7,7 +7,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import type { ProcessResult, ProcessSpawner } from '../../exec.js';
+import { CommandError } from '../../../lib/command.js';
+import type { CommandRunner } from '../../../lib/command.js';
+import type { PluginLookup, ProcessResult, ProcessSpawner } from '../../exec.js';
 
 const T_STDOUT = 1;
 const T_STDERR = 2;
@@ -43,29 +45,37 @@ const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(constants.errno).map(([name, n]) => [n, name]),
 );
 
-/** Encodes one request frame (see netplumb-spawner.c). */
+/** Encodes one request frame (see netplumb-spawner.c); argv = [file, ...args]. */
 export function encodeRequest(
   id: number,
   file: string,
   env: Readonly<Record<string, string>>,
   stdin: string,
   timeoutMs: number,
+  args: readonly string[] = [],
 ): Buffer {
-  const fileB = Buffer.from(file);
-  const envB = Buffer.from(
-    Object.entries(env)
-      .map(([k, v]) => `${k}=${v}\0`)
-      .join(''),
-  );
-  const inB = Buffer.from(stdin);
-  const head = Buffer.alloc(24);
-  head.writeUInt32LE(20 + fileB.length + envB.length + inB.length, 0);
-  head.writeUInt32LE(id, 4);
-  head.writeUInt32LE(Math.max(1, Math.min(0xffffffff, Math.ceil(timeoutMs))), 8);
-  head.writeUInt32LE(fileB.length, 12);
-  head.writeUInt32LE(envB.length, 16);
-  head.writeUInt32LE(inB.length, 20);
-  return Buffer.concat([head, fileB, envB, inB]);
+  let envText = '';
+  for (const k in env) envText += `${k}=${env[k] ?? ''}\0`;
+  let argText = '';
+  for (const a of args) argText += `${a}\0`;
+  const fileLen = Buffer.byteLength(file);
+  const envLen = Buffer.byteLength(envText);
+  const inLen = Buffer.byteLength(stdin);
+  const argLen = Buffer.byteLength(argText);
+  const frame = Buffer.allocUnsafe(28 + fileLen + envLen + inLen + argLen);
+  frame.writeUInt32LE(frame.length - 4, 0);
+  frame.writeUInt32LE(id, 4);
+  frame.writeUInt32LE(Math.max(1, Math.min(0xffffffff, Math.ceil(timeoutMs))), 8);
+  frame.writeUInt32LE(fileLen, 12);
+  frame.writeUInt32LE(envLen, 16);
+  frame.writeUInt32LE(inLen, 20);
+  frame.writeUInt32LE(argLen, 24);
+  let off = 28;
+  off += frame.write(file, off);
+  off += frame.write(envText, off);
+  off += frame.write(stdin, off);
+  frame.write(argText, off);
+  return frame;
 }
 
 export interface SpawnerOptions {
@@ -154,12 +164,12 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
   }
 
   return {
-    run(file, env, stdin, timeoutMs) {
+    run(file, env, stdin, timeoutMs, args) {
       helper ??= start();
       const h = helper;
       const id = nextId;
       nextId = nextId >= 0xfffffffe ? 1 : nextId + 1;
-      const frame = encodeRequest(id, file, env, stdin, timeoutMs);
+      const frame = encodeRequest(id, file, env, stdin, timeoutMs, args);
       if (frame.length - 4 > MAX_REQUEST) {
         return Promise.reject(
           new SpawnerError('spawn-failed', `request of ${frame.length} bytes is too large`, 'E2BIG'),
@@ -187,4 +197,55 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
       });
     },
   };
+}
+
+export interface SpawnerCommandOptions {
+  /** Directories a bare program name is looked for in (default: this process's PATH). */
+  readonly pathDirs?: readonly string[];
+  /** Environment of the program (default: this process's, read once). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * A CommandRunner (lib/command.ts) over the helper: the daemon's own nsenter/ip calls (the pod
+ * netns check, default-route moves) start through netplumb-spawner like the delegates, instead of
+ * execFile forking the daemon on its event loop. Same contract: CommandError on a non-zero exit.
+ */
+export function createSpawnerCommandRunner(
+  spawner: ProcessSpawner,
+  lookup: PluginLookup,
+  opts: SpawnerCommandOptions = {},
+): CommandRunner {
+  const dirs = opts.pathDirs ?? (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  const env = opts.env ?? definedEnv(process.env);
+  const timeout = opts.timeoutMs ?? 30_000;
+  return async (argv, input) => {
+    const [name, ...args] = argv;
+    if (name === undefined) throw new CommandError(argv, null, 'empty argv');
+    let file: string;
+    try {
+      file = name.includes('/') ? name : await lookup.find(name, dirs);
+    } catch (err) {
+      throw new CommandError(argv, null, (err as Error).message, { cause: err });
+    }
+    let r: ProcessResult;
+    try {
+      r = await spawner.run(file, env, input ?? '', timeout, args);
+    } catch (err) {
+      throw new CommandError(argv, null, (err as Error).message, { cause: err });
+    }
+    if (r.exitCode !== 0) {
+      const why = r.timedOut ? `timed out after ${timeout} ms` : r.stderr;
+      throw new CommandError(argv, r.exitCode, why);
+    }
+    return { stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
+/** The defined entries of an environment, as a plain object (process.env is slow to enumerate). */
+export function definedEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
 }

@@ -10,9 +10,10 @@
  * Protocol (native byte order, one machine): requests on stdin, replies on stdout; stderr is for
  * the helper's own complaints only.
  *   request  = u32 len, then len bytes:
- *              u32 id, u32 timeout_ms, u32 file_len, u32 env_len, u32 stdin_len,
+ *              u32 id, u32 timeout_ms, u32 file_len, u32 env_len, u32 stdin_len, u32 args_len,
  *              file (file_len bytes), env block (env_len bytes of NUL-terminated KEY=VALUE),
- *              stdin (stdin_len bytes)
+ *              stdin (stdin_len bytes), args (args_len bytes of NUL-terminated arguments;
+ *              argv = file, then these)
  *   reply    = u32 len, then len bytes: u32 id, u8 type, payload
  *              type 1 = stdout chunk, 2 = stderr chunk (payload = the bytes),
  *              type 3 = done: u8 how (0 exited, 1 killed by a signal), i32 code or signal,
@@ -22,6 +23,7 @@
  * 'close'), or at its deadline: it is then SIGKILLed (if still running) and reported timed out.
  * On EOF on stdin the helper stops reading requests, lets running children finish (their
  * deadlines still apply) and exits.
+ * Every wake walks the live children only (a dense list), never all MAX_CHILDREN slots.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +59,8 @@ struct child {
 };
 
 static struct child children[MAX_CHILDREN];
+/* The used slots, densely packed: every loop below walks these, not MAX_CHILDREN. */
+static struct child *live[MAX_CHILDREN];
 static int nchildren;
 static int stdout_broken;
 
@@ -112,21 +116,26 @@ static void finish(struct child *c) {
   close_fd(&c->err_fd);
   free(c->in_data);
   memset(c, 0, sizeof *c);
-  nchildren--;
+  for (int i = 0; i < nchildren; i++) {
+    if (live[i] != c) continue;
+    live[i] = live[--nchildren];
+    break;
+  }
 }
 
 static void maybe_finish(struct child *c) {
   if (c->used && c->pid == 0 && c->out_fd < 0 && c->err_fd < 0) finish(c);
 }
 
-/* Splits an env block of NUL-terminated strings into a NULL-terminated vector. */
-static char **env_vector(char *block, uint32_t len) {
+/* Splits a block of NUL-terminated strings into a NULL-terminated vector after `first` leading
+ * entries (left for the caller to fill: argv[0]). */
+static char **str_vector(char *block, uint32_t len, size_t first) {
   size_t n = 0;
   for (uint32_t i = 0; i < len; i++)
     if (block[i] == '\0') n++;
-  char **v = calloc(n + 1, sizeof *v);
+  char **v = calloc(n + first + 1, sizeof *v);
   if (!v) return NULL;
-  size_t k = 0;
+  size_t k = first;
   char *start = block;
   for (uint32_t i = 0; i < len; i++) {
     if (block[i] == '\0') {
@@ -151,7 +160,7 @@ static int pipes(int p[3][2]) {
   return 0;
 }
 
-static int spawn_child(char *file, char **envp, pid_t *pid, int p[3][2]) {
+static int spawn_child(char *file, char **argv, char **envp, pid_t *pid, int p[3][2]) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   sigset_t none, all;
@@ -167,16 +176,23 @@ static int spawn_child(char *file, char **envp, pid_t *pid, int p[3][2]) {
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &all);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-  char *argv[] = {file, NULL};
+  argv[0] = file;
   int rc = posix_spawn(pid, file, &fa, &at, argv, envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   return rc;
 }
 
+/* A slot that is not in use; the live list is full exactly when every slot is used. */
 static struct child *free_slot(void) {
-  for (int i = 0; i < MAX_CHILDREN; i++)
-    if (!children[i].used) return &children[i];
+  if (nchildren >= MAX_CHILDREN) return NULL;
+  static int hint;
+  for (int k = 0; k < MAX_CHILDREN; k++) {
+    int i = (hint + k) % MAX_CHILDREN;
+    if (children[i].used) continue;
+    hint = (i + 1) % MAX_CHILDREN;
+    return &children[i];
+  }
   return NULL;
 }
 
@@ -193,10 +209,10 @@ static void spawn_error(uint32_t id, int err) {
 
 /* Handles one complete request of `len` bytes at `req`. */
 static void handle_request(char *req, uint32_t len) {
-  if (len < 20) return;
+  if (len < 24) return;
   uint32_t id = get_u32(req), timeout = get_u32(req + 4), flen = get_u32(req + 8);
-  uint32_t elen = get_u32(req + 12), slen = get_u32(req + 16);
-  if ((uint64_t)20 + flen + elen + slen != len || flen == 0) {
+  uint32_t elen = get_u32(req + 12), slen = get_u32(req + 16), alen = get_u32(req + 20);
+  if ((uint64_t)24 + flen + elen + slen + alen != len || flen == 0) {
     spawn_error(id, EINVAL);
     return;
   }
@@ -205,21 +221,25 @@ static void handle_request(char *req, uint32_t len) {
     spawn_error(id, EAGAIN);
     return;
   }
-  char *file = strndup(req + 20, flen);
-  char *envb = malloc(elen + 1);
+  const char *at = req + 24;
+  char *file = strndup(at, flen);
+  /* env and args stay in one copy of the request's tail; the vectors point into it. */
+  char *strs = malloc(elen + alen + 1);
   char *in = malloc(slen + 1);
-  char **envp = NULL;
+  char **envp = NULL, **argv = NULL;
   int p[3][2];
-  int rc = (file && envb && in) ? 0 : ENOMEM;
+  int rc = (file && strs && in) ? 0 : ENOMEM;
   if (rc == 0) {
-    memcpy(envb, req + 20 + flen, elen);
-    memcpy(in, req + 20 + flen + elen, slen);
-    envp = env_vector(envb, elen);
-    rc = envp ? pipes(p) : ENOMEM;
+    memcpy(strs, at + flen, elen);
+    memcpy(in, at + flen + elen, slen);
+    memcpy(strs + elen, at + flen + elen + slen, alen);
+    envp = str_vector(strs, elen, 0);
+    argv = str_vector(strs + elen, alen, 1);
+    rc = envp && argv ? pipes(p) : ENOMEM;
   }
   pid_t pid = 0;
   if (rc == 0) {
-    rc = spawn_child(file, envp, &pid, p);
+    rc = spawn_child(file, argv, envp, &pid, p);
     close(p[0][0]);
     close(p[1][1]);
     close(p[2][1]);
@@ -230,8 +250,9 @@ static void handle_request(char *req, uint32_t len) {
     }
   }
   free(file);
-  free(envb);
+  free(strs);
   free(envp);
+  free(argv);
   if (rc != 0) {
     free(in);
     spawn_error(id, rc);
@@ -241,7 +262,7 @@ static void handle_request(char *req, uint32_t len) {
   *c = (struct child){.used = 1, .id = id, .pid = pid, .in_fd = p[0][1], .out_fd = p[1][0],
                       .err_fd = p[2][0], .in_data = in, .in_len = slen,
                       .deadline_ms = now_ms() + (int64_t)timeout};
-  nchildren++;
+  live[nchildren++] = c;
   if (slen == 0) close_fd(&c->in_fd);
 }
 
@@ -304,9 +325,14 @@ static void pump_input(struct child *c) {
 }
 
 static struct child *by_pid(pid_t pid) {
-  for (int i = 0; i < MAX_CHILDREN; i++)
-    if (children[i].used && children[i].pid == pid) return &children[i];
+  for (int i = 0; i < nchildren; i++)
+    if (live[i]->pid == pid) return live[i];
   return NULL;
+}
+
+/* finish() swaps the last live child into the freed place: walk backwards so none is skipped. */
+static void finish_done(void) {
+  for (int i = nchildren - 1; i >= 0; i--) maybe_finish(live[i]);
 }
 
 static void reap(void) {
@@ -322,9 +348,9 @@ static void reap(void) {
 
 static void enforce_deadlines(void) {
   int64_t t = now_ms();
-  for (int i = 0; i < MAX_CHILDREN; i++) {
-    struct child *c = &children[i];
-    if (!c->used || c->deadline_ms > t) continue;
+  for (int i = nchildren - 1; i >= 0; i--) {
+    struct child *c = live[i];
+    if (c->deadline_ms > t) continue;
     c->timed_out = 1;
     if (c->pid > 0) {
       kill(c->pid, SIGKILL);
@@ -340,9 +366,8 @@ static void enforce_deadlines(void) {
 
 static int poll_timeout(void) {
   int64_t t = now_ms(), next = -1;
-  for (int i = 0; i < MAX_CHILDREN; i++) {
-    if (!children[i].used) continue;
-    int64_t left = children[i].deadline_ms - t;
+  for (int i = 0; i < nchildren; i++) {
+    int64_t left = live[i]->deadline_ms - t;
     if (left < 0) left = 0;
     if (next < 0 || left < next) next = left;
   }
@@ -367,9 +392,8 @@ static int build_pollset(int sfd, int reading) {
   int n = 0;
   add_fd(&n, sfd, POLLIN, NULL, -1);
   if (reading) add_fd(&n, 0, POLLIN, NULL, -2);
-  for (int i = 0; i < MAX_CHILDREN; i++) {
-    struct child *c = &children[i];
-    if (!c->used) continue;
+  for (int i = 0; i < nchildren; i++) {
+    struct child *c = live[i];
     if (c->in_fd >= 0) add_fd(&n, c->in_fd, POLLOUT, c, 0);
     if (c->out_fd >= 0) add_fd(&n, c->out_fd, POLLIN, c, 1);
     if (c->err_fd >= 0) add_fd(&n, c->err_fd, POLLIN, c, 2);
@@ -393,7 +417,6 @@ static void serve_ready(int n, int sfd, int *reading) {
       else pump_output(s.c, s.kind == 1 ? &s.c->out_fd : &s.c->err_fd, s.kind == 1 ? T_STDOUT : T_STDERR);
     }
   }
-  for (int i = 0; i < MAX_CHILDREN; i++) maybe_finish(&children[i]);
 }
 
 int main(void) {
@@ -417,7 +440,7 @@ int main(void) {
     }
     if (r > 0) serve_ready(n, sfd, &reading);
     reap();
-    for (int i = 0; i < MAX_CHILDREN; i++) maybe_finish(&children[i]);
+    finish_done();
     enforce_deadlines();
   }
   return 0;
