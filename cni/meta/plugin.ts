@@ -18,7 +18,7 @@ import { KubeErrorCode, isKubeError } from './kube.js';
 import type { KubeClient, PodInfo } from './kube.js';
 import { attachmentsWithDevices, delegateArgs, planCall, podArgs } from './plan.js';
 import { checkPodNetns, createIproute2PodNetns } from './pod-netns.js';
-import { delWithoutCache } from './recover.js';
+import { delClusterWithoutCache, delWithoutCache } from './recover.js';
 import { getPod, resolveCluster, resolveExtras, waitReady } from './resolve.js';
 import {
   addAll,
@@ -165,7 +165,6 @@ async function loadCache(
     );
     return { corruptText: read.text };
   }
-  log.info('no DEL cache: nothing left to undo');
   return {};
 }
 
@@ -177,7 +176,10 @@ async function del(deps: MetaPluginDeps, call: DelCall): Promise<void> {
     await delWithoutCache(deps, conf, call, corruptText, log);
     return;
   }
-  if (cache === undefined) return;
+  if (cache === undefined) {
+    await delClusterWithoutCache(deps, conf, call, log);
+    return;
+  }
   const chain = createChainRunner(deps.runnerFor(conf));
   const args = delegateArgs(podArgs(call.args), call.args);
   const atts = cache.attachments.map((a) => (a.cniArgs.length > 0 ? a : { ...a, cniArgs: args }));

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { createCommandRunner } from '../../lib/command.js';
 import type { CommandRunner } from '../../lib/command.js';
 import { createChainRunner } from '../chain.js';
+import { CniError } from '../errors.js';
 import type { DelCall } from '../skel.js';
 import type { MetaConf } from './config.js';
 import type { MetaPluginDeps } from './deps.js';
@@ -152,4 +153,36 @@ export async function delWithoutCache(
     },
     'DEL cache unreadable: undid what could be found',
   );
+}
+
+/**
+ * DEL of a container with no DEL cache at all. The runtime may have attached it through the cluster
+ * network's own config, before netplumb's existed (a pod started while the CNI daemon came up), so
+ * the cluster network is DELed from the config, as Multus does; what other networks a pod had is
+ * unknown without a cache. host-local and the reference plugins DEL idempotently (an unknown
+ * container is a no-op), so a repeated DEL is harmless.
+ */
+export async function delClusterWithoutCache(
+  deps: MetaPluginDeps,
+  conf: MetaConf,
+  call: DelCall,
+  log: Logger,
+): Promise<void> {
+  let atts: CachedAttachment[];
+  try {
+    const cluster = await resolveCluster(conf, deps.kubeFor(conf), undefined);
+    const plans = planCall(call, podArgs(call.args), conf.runtimeConfig, { cluster, extras: [] });
+    atts = attachmentsWithDevices(plans, [], { devinfoDir: conf.devinfoDir, containerId: call.containerId });
+  } catch (err) {
+    log.warn({ err }, 'no DEL cache and the cluster network cannot be resolved: nothing undone');
+    return;
+  }
+  const errors = await delAll(createChainRunner(deps.runnerFor(conf)), atts, call, log);
+  log.info(
+    { delegates: atts.map((a) => `${a.name}:${a.ifname}`), failed: errors.length },
+    'no DEL cache: DEL of the cluster network from the config',
+  );
+  const [first] = errors;
+  if (first !== undefined)
+    throw new CniError(first.code, errors.map((e) => e.message).join(' / '), { cause: errors });
 }
