@@ -98,6 +98,17 @@ export interface ReadPciOptions {
   readonly rdmaByPci?: ReadonlyMap<string, readonly string[]>;
 }
 
+/** One device folder being read: its path, its listing (null on the VF fast path) and lookups on it. */
+interface DeviceView {
+  readonly fs: SysfsReader;
+  readonly dir: string;
+  /** A VF its PF already named: fixed reads, no listing. */
+  readonly fast: boolean;
+  readonly entries: ReadonlySet<string> | null;
+  at(name: string): string;
+  has(name: string): boolean;
+}
+
 /**
  * Reads one device, or returns null when it is not of interest (or unreadable: then with a
  * warning). A VF its PF already named (`knownVfDir`) takes a fast path of fixed reads, since large
@@ -113,28 +124,17 @@ export function readPciDevice(
   // the symlink, which is most of the cost of a sysfs read.
   const target = options.knownVfDir === undefined ? fs.link(busPath) : null;
   const dir = options.knownVfDir ?? (target === null ? busPath : path.resolve(path.dirname(busPath), target));
-  const at = (name: string) => `${dir}/${name}`;
-  let entries: ReadonlySet<string> | null = null;
+  let entries: ReadonlySet<string> | null | undefined;
   const listing = (): ReadonlySet<string> | null => {
-    if (entries === null) {
+    if (entries === undefined) {
       const list = fs.expectDir(busPath, 'PCI device');
       entries = list === null ? null : new Set(list);
     }
     return entries;
   };
 
-  const modaliasRaw = fs.text(at('modalias'));
-  let ids: Partial<PciIds> | null = modaliasRaw === null ? null : parseModalias(modaliasRaw);
-  if (ids === null) {
-    const e = listing();
-    if (e === null) return null;
-    if (modaliasRaw !== null) {
-      fs.warn(
-        `${at('modalias')}: not a PCI modalias ("${modaliasRaw.slice(0, 60)}"); using vendor/device/class`,
-      );
-    }
-    ids = idsFromFiles(fs, dir, e);
-  }
+  const ids = readIds(fs, dir, listing);
+  if (ids === null) return null;
   const interest = classInterest(ids.classCode ?? null, options);
   if (interest === 'none') return null;
 
@@ -143,59 +143,17 @@ export function readPciDevice(
   if (!fast && e === null) return null;
   const isVf = fast || e?.has('physfn') === true;
   if (interest === 'sriov-only' && !isVf && e?.has('sriov_totalvfs') !== true) return null;
-  const has = (name: string) => e?.has(name) ?? false;
-
-  const driver = fast
-    ? basenameOf(fs.link(at('driver')))
-    : has('driver')
-      ? basenameOf(fs.expectLink(at('driver')))
-      : null;
-
-  let iommuGroup: number | null = null;
-  let iommuNoiommu = false;
-  const groupTarget = fast
-    ? fs.link(at('iommu_group'))
-    : has('iommu_group')
-      ? fs.expectLink(at('iommu_group'))
-      : null;
-  if (groupTarget !== null) {
-    const base = basenameOf(groupTarget);
-    const n = base === null ? null : parseIntStrict(base);
-    if (n === null || n < 0) fs.warn(`${at('iommu_group')}: target "${groupTarget}" is not an IOMMU group`);
-    else iommuGroup = n;
-    // Only vfio users care whether the group is a no-IOMMU one; skip the read for others.
-    if (iommuGroup !== null && driver === 'vfio-pci') {
-      iommuNoiommu = fs.text(path.join(at('iommu_group'), 'name')) === 'vfio-noiommu';
-    }
-  }
-
-  let sriov: RawPciDevice['sriov'] = null;
-  if (has('sriov_totalvfs')) {
-    const virtfns: VirtfnLink[] = [];
-    for (const name of e ?? []) {
-      if (!name.startsWith('virtfn')) continue;
-      const index = parseIntStrict(name.slice(6));
-      if (index === null || index < 0) continue;
-      const link = fs.expectLink(at(name));
-      const target = basenameOf(link);
-      if (link === null || target === null) continue;
-      if (!BDF_PATTERN.test(target)) {
-        fs.warn(`${at(name)}: target "${target}" is not a PCI address`);
-        continue;
-      }
-      virtfns.push({ index, pciAddress: target, dir: path.resolve(dir, link) });
-    }
-    virtfns.sort((a, b) => a.index - b.index);
-    sriov = {
-      totalVfs: fs.int(at('sriov_totalvfs'), 0, { required: true }),
-      numVfs: has('sriov_numvfs')
-        ? fs.int(at('sriov_numvfs'), virtfns.length, { required: true })
-        : virtfns.length,
-      virtfns,
-    };
-  }
-
-  const uio = (driver !== null && UIO_DRIVERS.includes(driver)) || has('uio') ? fs.dir(at('uio')) : null;
+  const view: DeviceView = {
+    fs,
+    dir,
+    fast,
+    entries: e,
+    at: (name) => `${dir}/${name}`,
+    has: (name) => e?.has(name) ?? false,
+  };
+  const driver = readDriver(view);
+  const uio =
+    (driver !== null && UIO_DRIVERS.includes(driver)) || view.has('uio') ? fs.dir(view.at('uio')) : null;
   return {
     pciAddress,
     dir,
@@ -203,20 +161,82 @@ export function readPciDevice(
     device: ids.device ?? null,
     classCode: ids.classCode ?? null,
     driver,
-    numaNode: fast ? null : has('numa_node') ? fs.int(at('numa_node'), -1) : -1,
-    iommuGroup,
-    iommuNoiommu,
+    numaNode: fast ? null : view.has('numa_node') ? fs.int(view.at('numa_node'), -1) : -1,
+    ...readIommu(view, driver),
     // ACPI names onboard functions only; VFs never have an acpi_index.
-    acpiIndex: has('acpi_index') ? fs.text(at('acpi_index')) : null,
+    acpiIndex: view.has('acpi_index') ? fs.text(view.at('acpi_index')) : null,
     uioDevice: uio?.sort()[0] ?? null,
-    rdmaDevices: options.rdmaByPci
-      ? (options.rdmaByPci.get(pciAddress) ?? [])
-      : fast || has('infiniband')
-        ? (fs.dir(at('infiniband'))?.sort() ?? [])
-        : [],
-    sriov,
+    rdmaDevices: readRdma(view, pciAddress, options),
+    sriov: view.has('sriov_totalvfs') ? readSriov(view) : null,
     hasPhysfn: isVf,
-    netDirEntries: has('net') ? (fs.dir(at('net'))?.sort() ?? null) : null,
+    netDirEntries: view.has('net') ? (fs.dir(view.at('net'))?.sort() ?? null) : null,
+  };
+}
+
+/** IDs from `modalias`, else from the vendor/device/class files; null when the folder cannot be listed. */
+function readIds(
+  fs: SysfsReader,
+  dir: string,
+  listing: () => ReadonlySet<string> | null,
+): Partial<PciIds> | null {
+  const file = `${dir}/modalias`;
+  const raw = fs.text(file);
+  const ids = raw === null ? null : parseModalias(raw);
+  if (ids !== null) return ids;
+  const e = listing();
+  if (e === null) return null;
+  if (raw !== null) fs.warn(`${file}: not a PCI modalias ("${raw.slice(0, 60)}"); using vendor/device/class`);
+  return idsFromFiles(fs, dir, e);
+}
+
+function readDriver(v: DeviceView): string | null {
+  if (v.fast) return basenameOf(v.fs.link(v.at('driver')));
+  return v.has('driver') ? basenameOf(v.fs.expectLink(v.at('driver'))) : null;
+}
+
+function readIommu(v: DeviceView, driver: string | null): Pick<RawPciDevice, 'iommuGroup' | 'iommuNoiommu'> {
+  const file = v.at('iommu_group');
+  const target = v.fast ? v.fs.link(file) : v.has('iommu_group') ? v.fs.expectLink(file) : null;
+  if (target === null) return { iommuGroup: null, iommuNoiommu: false };
+  const base = basenameOf(target);
+  const n = base === null ? null : parseIntStrict(base);
+  if (n === null || n < 0) {
+    v.fs.warn(`${file}: target "${target}" is not an IOMMU group`);
+    return { iommuGroup: null, iommuNoiommu: false };
+  }
+  // Only vfio users care whether the group is a no-IOMMU one; skip the read for others.
+  const noiommu = driver === 'vfio-pci' && v.fs.text(path.join(file, 'name')) === 'vfio-noiommu';
+  return { iommuGroup: n, iommuNoiommu: noiommu };
+}
+
+function readRdma(v: DeviceView, pciAddress: string, options: ReadPciOptions): readonly string[] {
+  if (options.rdmaByPci) return options.rdmaByPci.get(pciAddress) ?? [];
+  return v.fast || v.has('infiniband') ? (v.fs.dir(v.at('infiniband'))?.sort() ?? []) : [];
+}
+
+/** An SR-IOV PF's VF counts and its virtfnN links (sorted by index; a bad link is warned and skipped). */
+function readSriov(v: DeviceView): NonNullable<RawPciDevice['sriov']> {
+  const virtfns: VirtfnLink[] = [];
+  for (const name of v.entries ?? []) {
+    if (!name.startsWith('virtfn')) continue;
+    const index = parseIntStrict(name.slice(6));
+    if (index === null || index < 0) continue;
+    const link = v.fs.expectLink(v.at(name));
+    const target = basenameOf(link);
+    if (link === null || target === null) continue;
+    if (!BDF_PATTERN.test(target)) {
+      v.fs.warn(`${v.at(name)}: target "${target}" is not a PCI address`);
+      continue;
+    }
+    virtfns.push({ index, pciAddress: target, dir: path.resolve(v.dir, link) });
+  }
+  virtfns.sort((a, b) => a.index - b.index);
+  return {
+    totalVfs: v.fs.int(v.at('sriov_totalvfs'), 0, { required: true }),
+    numVfs: v.has('sriov_numvfs')
+      ? v.fs.int(v.at('sriov_numvfs'), virtfns.length, { required: true })
+      : virtfns.length,
+    virtfns,
   };
 }
 
