@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -8,13 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCniDaemon } from './daemon.js';
 import type { RunningDaemon } from './daemon.js';
 import { buildShim } from './shim-build.js';
+import { buildSpawner } from './spawner/build.js';
 
 // End to end on this kernel: the generated config, the C shim, the daemon, the meta-plugin and a
-// real macvlan delegate (from /usr/lib/cni) into a real network namespace.
+// real macvlan delegate (from /usr/lib/cni) into a real network namespace, every process started
+// by netplumb-spawner (as the DaemonSet runs it). An `nsenter` wrapper first on the daemon's PATH
+// records which process started it (the pod netns check before the first delegate).
 const id = randomBytes(3).toString('hex');
 const NETNS = `np-dmn-${id}`;
 const MASTER = `np-dm${id}`;
 const PEER = `np-dp${id}`;
+const REAL_NSENTER = execFileSync('sh', ['-c', 'command -v nsenter'], { encoding: 'utf8' }).trim();
 
 let tmp: string;
 let shim: string;
@@ -51,6 +55,16 @@ beforeAll(async () => {
     }),
   );
   socket = path.join(tmp, 'run', 'cni.sock');
+  const spawner = (await buildSpawner(path.join(tmp, 'bin', 'netplumb-spawner'))).file;
+  await mkdir(path.join(tmp, 'wrap'));
+  await writeFile(
+    path.join(tmp, 'wrap', 'nsenter'),
+    `#!/bin/sh\ncat /proc/$PPID/comm >> ${tmp}/nsenter-parents\nexec ${REAL_NSENTER} "$@"\n`,
+  );
+  await chmod(path.join(tmp, 'wrap', 'nsenter'), 0o755);
+  const pathBefore = process.env['PATH'];
+  // The daemon reads its environment once, at start.
+  process.env['PATH'] = `${tmp}/wrap:${pathBefore ?? '/usr/bin:/bin'}`;
   daemon = await startCniDaemon({
     socketPath: socket,
     cniConfDir: confDir,
@@ -60,9 +74,11 @@ beforeAll(async () => {
     readyWaitMs: 5000,
     sysfsRoot: '/sys',
     sriovStateDir: path.join(tmp, 'sriov'),
+    spawnerPath: spawner,
     logger: pino({ level: 'silent' }),
   });
-});
+  process.env['PATH'] = pathBefore;
+}, 60_000);
 
 afterAll(async () => {
   await daemon.close();
@@ -129,6 +145,11 @@ describe('CNI daemon end to end (shim → daemon → meta-plugin → macvlan)', 
       addr_info: { local: string }[];
     }[];
     expect(links[0]!.addr_info.some((a) => a.local.startsWith('10.99.0.'))).toBe(true);
+    // The netns check ran from the helper, not from a fork of the daemon's process.
+    expect((await readFile(path.join(tmp, 'nsenter-parents'), 'utf8')).split('\n')).toEqual([
+      'netplumb-spawne',
+      '',
+    ]);
     const del = await call('DEL', stdin);
     expect(del.code).toBe(0);
     expect(() => ip('-n', NETNS, 'link', 'show', 'eth0')).toThrow();

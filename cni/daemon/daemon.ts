@@ -8,7 +8,10 @@ import type { PfVfSettings } from '../../sriov/link/vf-settings.js';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createExecRunner, createInProcessRunner, createPluginLookup } from '../exec.js';
-import { createHelperSpawner } from './spawner/client.js';
+import type { PluginLookup, PluginRunner, ProcessSpawner } from '../exec.js';
+import { createHelperSpawner, createSpawnerCommandRunner, definedEnv } from './spawner/client.js';
+import { createIproute2PodRoutes } from '../meta/default-route.js';
+import { createIproute2PodNetns } from '../meta/pod-netns.js';
 import { withBackgroundEvents } from './background-events.js';
 import type { BackgroundEventsClient } from './background-events.js';
 import { isJsonObject } from '../../lib/json.js';
@@ -108,6 +111,30 @@ export async function readDaemonConfig(file: string): Promise<JsonObject> {
   return raw;
 }
 
+/** Most binDirs whose runner is kept (configs name one or two; the rest are built per call). */
+const MAX_RUNNERS = 16;
+
+/**
+ * `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH. One
+ * runner per binDir, kept: it snapshots the daemon's environment once instead of per delegate.
+ */
+function runnersByBinDir(
+  plugins: Readonly<Record<string, CniPluginFn>>,
+  lookup: PluginLookup,
+  spawner: ProcessSpawner | undefined,
+): (binDir: string) => PluginRunner {
+  const baseEnv = definedEnv(process.env);
+  const runners = new Map<string, PluginRunner>();
+  return (binDir) => {
+    const hit = runners.get(binDir);
+    if (hit !== undefined) return hit;
+    const exec = createExecRunner({ binDirs: [binDir], baseEnv, lookup, ...(spawner && { spawner }) });
+    const runner = createInProcessRunner(plugins, exec);
+    if (runners.size < MAX_RUNNERS) runners.set(binDir, runner);
+    return runner;
+  };
+}
+
 export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon> {
   const log = o.logger;
   const readiness = createReadiness();
@@ -154,9 +181,12 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       ...(o.sriovPf === undefined ? {} : { pf: o.sriovPf }),
     }),
   );
-  // Delegates are started by one long-lived helper (posix_spawn), never by forking the daemon.
+  // Delegates (and the daemon's own nsenter/ip calls) are started by one long-lived helper
+  // (posix_spawn), never by forking the daemon.
   const spawner = o.spawnerPath === undefined ? undefined : createHelperSpawner({ helper: o.spawnerPath });
   const lookup = createPluginLookup();
+  const commands = spawner && createSpawnerCommandRunner(spawner, lookup);
+  const runnerFor = runnersByBinDir({ sriov }, lookup, spawner);
   const handle: CniPluginFn = createMetaPlugin({
     logger: log.child({ component: 'meta' }),
     clock: systemClock,
@@ -165,17 +195,11 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       cached ??
       (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
     podResourcesFor: lazyPodResources,
-    // `sriov` runs in this process; every other delegate is exec'd from binDir, then CNI_PATH.
-    runnerFor: (conf) =>
-      createInProcessRunner(
-        { sriov },
-        createExecRunner({
-          binDirs: [conf.binDir],
-          baseEnv: process.env,
-          lookup,
-          ...(spawner && { spawner }),
-        }),
-      ),
+    runnerFor: (conf) => runnerFor(conf.binDir),
+    ...(commands && {
+      podNetns: createIproute2PodNetns(commands),
+      routes: createIproute2PodRoutes(commands),
+    }),
   });
 
   const limiter = createLimiter({ maxConcurrent: o.maxConcurrent, maxQueued: o.maxQueued });
