@@ -61,6 +61,9 @@ describe('netplumb webhook (CLI)', () => {
         path.join(tls, 'tls.key'),
         '--kubeconfig',
         kubeconfig,
+        // The fake API server has no ConfigMaps (the switches watch is tested in control-switches.test.ts).
+        '--control-switches-configmap',
+        '',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

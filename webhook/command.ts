@@ -6,9 +6,12 @@ import type { Logger } from 'pino';
 import { createKubeClient } from '../cni/meta/kube-client-node.js';
 import { createNadWatch, loadKubeConfig } from '../cni/daemon/kube-informers.js';
 import { loadClientNodeConfig } from '../cni/daemon/kube-config.js';
+import { RESOURCE_NAME_ANNOTATION } from '../cni/meta/annotations.js';
 import { META_DEFAULTS } from '../cni/meta/config.js';
 import { reportCliError } from '../lib/errors.js';
 import { ensureCertificates, fileCertStore, kubeCertStore } from './cert-store.js';
+import { createConfigMapWatch } from './configmap-watch.js';
+import { CONTROL_SWITCHES_CONFIGMAP } from './control-switches.js';
 import { WEBHOOK_DEFAULTS } from './server.js';
 import { TLS_VERSIONS } from './tls.js';
 import type { TlsVersion } from './tls.js';
@@ -55,6 +58,10 @@ interface ServeFlags {
   downwardApiHugepages: boolean;
   namespaceIsolation: boolean;
   globalNamespaces: string[];
+  honorResources: boolean;
+  networkResourceNameKeys: string[];
+  controlSwitchesConfigmap: string;
+  namespace?: string;
   logLevel: string;
 }
 
@@ -91,12 +98,36 @@ function serveCommand(deps: WebhookCommandDeps): Command {
     .option('--global-namespaces <list>', 'namespaces any pod may use NADs from', list, [
       ...META_DEFAULTS.globalNamespaces,
     ])
+    .option(
+      '--honor-resources',
+      "as network-resources-injector's: add the networks' count to the pod's own requests instead of keeping the larger",
+      false,
+    )
+    .option(
+      '--network-resource-name-keys <list>',
+      'NAD annotations naming the device pool, each counted',
+      list,
+      [RESOURCE_NAME_ANNOTATION],
+    )
+    .option(
+      '--control-switches-configmap <name>',
+      "ConfigMap with network-resources-injector's switches and user-defined injections, watched ('' = none)",
+      CONTROL_SWITCHES_CONFIGMAP,
+    )
+    .option(
+      '--namespace <ns>',
+      'namespace of that ConfigMap (default env POD_NAMESPACE, else NAMESPACE, else netplumb)',
+    )
     .option('--log-level <level>', 'pino level', 'info')
     .action(async (f: ServeFlags) => {
       const logger = pino({ level: f.logLevel, base: { component: 'webhook' } }, pino.destination(2));
       let hook;
       try {
-        hook = await serve(f, logger);
+        hook = await serve(
+          f,
+          logger,
+          f.namespace ?? deps.env['POD_NAMESPACE'] ?? deps.env['NAMESPACE'] ?? 'netplumb',
+        );
       } catch (err) {
         deps.setExitCode(reportCliError(err, deps.stderr));
         return;
@@ -109,8 +140,9 @@ function serveCommand(deps: WebhookCommandDeps): Command {
     });
 }
 
-function serve(f: ServeFlags, logger: Logger): Promise<RunningWebhook> {
+function serve(f: ServeFlags, logger: Logger, namespace: string): Promise<RunningWebhook> {
   const kc = loadKubeConfig(f.kubeconfig);
+  const cm = f.controlSwitchesConfigmap;
   return startWebhook({
     logger,
     tls: {
@@ -122,11 +154,14 @@ function serve(f: ServeFlags, logger: Logger): Promise<RunningWebhook> {
     listen: { host: f.host, port: f.port },
     nads: createNadWatch(kc),
     live: createKubeClient(f.kubeconfig),
+    ...(cm !== '' ? { switches: createConfigMapWatch(kc, namespace, cm) } : {}),
     options: {
       downwardApi: f.downwardApi || f.downwardApiHugepages,
       downwardApiHugepages: f.downwardApiHugepages,
       namespaceIsolation: f.namespaceIsolation,
       globalNamespaces: f.globalNamespaces,
+      honorExistingResources: f.honorResources,
+      resourceNameKeys: f.networkResourceNameKeys,
     },
   });
 }

@@ -1,7 +1,10 @@
 // Optional Downward API volume (network-resources-injector's `podnetinfo`): the pod's
-// network-status and networks annotations, and (optionally) each container's hugepages requests/limits in MiB,
-// as files under /etc/podnetinfo in every container, so DPDK apps find their PCI addresses without
-// API access. Nothing is added where the pod already has that volume name or mount path. Pure.
+// network-status and networks annotations, all its annotations and labels (NRI's `annotations` and
+// `labels` files, which app-netutil reads), and (optionally) each container's hugepages
+// requests/limits in MiB, as files under /etc/podnetinfo in every container, so DPDK apps find their
+// PCI addresses without API access. A container with hugepages files also gets NRI's env
+// `CONTAINER_NAME` (its own name: the suffix of its files). Nothing is added where the pod already
+// has that volume name or mount path, or the container that env name. Pure.
 import type { JsonObject } from '../lib/json.js';
 import { NETWORKS_ANNOTATION, NETWORK_STATUS_ANNOTATION } from '../cni/meta/annotations.js';
 import { pointer } from './json-patch.js';
@@ -10,6 +13,7 @@ import type { ContainerView, PodView } from './pod.js';
 
 export const PODNETINFO_VOLUME = 'podnetinfo';
 export const PODNETINFO_PATH = '/etc/podnetinfo';
+export const CONTAINER_NAME_ENV = 'CONTAINER_NAME';
 
 const HUGEPAGES = [
   { resource: 'hugepages-1Gi', tag: '1G' },
@@ -42,10 +46,34 @@ function volume(pod: PodView, hugepages: boolean): JsonObject {
       items: [
         annotation(NETWORK_STATUS_ANNOTATION, 'network-status'),
         annotation(NETWORKS_ANNOTATION, 'networks'),
+        { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+        { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
         ...(hugepages ? pod.containers.flatMap(hugepageItems) : []),
       ],
     },
   };
+}
+
+/** NRI's CONTAINER_NAME env for a container that has hugepages files. */
+function containerNameEnv(c: ContainerView): { patch: PatchOperation[]; warnings: string[] } {
+  const base = ['spec', 'containers', c.index, 'env'];
+  const env = { name: CONTAINER_NAME_ENV, value: c.name };
+  const mine = c.env?.find((e) => e.name === CONTAINER_NAME_ENV);
+  if (mine === undefined) {
+    return {
+      patch: [
+        c.env === undefined
+          ? { op: 'add', path: pointer(base), value: [env] }
+          : { op: 'add', path: pointer([...base, '-']), value: env },
+      ],
+      warnings: [],
+    };
+  }
+  const warnings =
+    mine.value === c.name
+      ? []
+      : [`container ${c.name}: kept its own ${CONTAINER_NAME_ENV}; its hugepages files end in _${c.name}`];
+  return { patch: [], warnings };
 }
 
 export function downwardApiPatch(
@@ -78,6 +106,13 @@ export function downwardApiPatch(
         ? { op: 'add', path: pointer(base), value: [mount] }
         : { op: 'add', path: pointer([...base, '-']), value: mount },
     );
+  }
+  if (hugepages) {
+    for (const c of pod.containers.filter((x) => hugepageItems(x).length > 0)) {
+      const e = containerNameEnv(c);
+      patch.push(...e.patch);
+      warnings.push(...e.warnings);
+    }
   }
   return { patch, warnings };
 }

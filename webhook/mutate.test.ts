@@ -36,7 +36,7 @@ function podObject(
 /** Runs the webhook's decision against `nads` and applies the patch with an independent RFC 6902 library. */
 function admit(pod: JsonObject, nads: readonly NadInfo[], opts: MutationOptions = OPTS) {
   const view = podView(pod, 'ns1');
-  const selections = networksOf(view);
+  const selections = networksOf(view, opts);
   const lookups = new Map<string, NadLookup>();
   for (const s of selections) {
     const found = nads.find((n) => n.namespace === s.namespace && n.name === s.name);
@@ -165,7 +165,7 @@ describe('computeMutation', () => {
     ]);
   });
 
-  it('mounts the Downward API volume with network-status, networks and (when asked) hugepages in every container', () => {
+  it('mounts the Downward API volume with network-status, networks, annotations, labels and (when asked) hugepages in every container', () => {
     const pod = podObject({ [NETWORKS]: 'vf-a' }, [
       {
         name: 'dpdk',
@@ -178,10 +178,17 @@ describe('computeMutation', () => {
       return (spec.volumes[0]?.['downwardAPI'] as { items: { path: string }[] }).items.map((i) => i.path);
     };
     // Hugepages only when asked for: an apiserver without DownwardAPIHugePages rejects those items.
-    expect(items({ ...OPTS, downwardApi: true })).toEqual(['network-status', 'networks']);
+    expect(items({ ...OPTS, downwardApi: true })).toEqual([
+      'network-status',
+      'networks',
+      'annotations',
+      'labels',
+    ]);
     expect(items({ ...OPTS, downwardApi: true, downwardApiHugepages: true })).toEqual([
       'network-status',
       'networks',
+      'annotations',
+      'labels',
       'hugepages_1G_request_dpdk',
       'hugepages_1G_limit_dpdk',
     ]);
@@ -253,6 +260,86 @@ describe('computeMutation (properties)', () => {
           expect(err).toBeInstanceOf(AdmissionDenial);
         }
       }),
+    );
+  });
+});
+
+describe("computeMutation: network-resources-injector's switches", () => {
+  it("honor-resources adds the count to the pod's own value (requests = limits), saying so", () => {
+    const pod = podObject({ [NETWORKS]: 'vf-a,vf-a' }, [
+      { name: 'app', resources: { requests: { 'r.io/a': '1' }, limits: { 'r.io/a': '1' } } },
+    ]);
+    const nads = [nad('ns1', 'vf-a', { [RESOURCE]: 'r.io/a' })];
+    const { mutation, patched } = admit(pod, nads, { ...OPTS, honorExistingResources: true });
+    expect(resourcesOf(containerAt(patched, 0), 'requests')).toEqual({ 'r.io/a': '3' });
+    expect(resourcesOf(containerAt(patched, 0), 'limits')).toEqual({ 'r.io/a': '3' });
+    expect(mutation.warnings).toEqual([
+      "r.io/a: the pod's 1 plus the 2 its networks need = 3 (honor-resources)",
+    ]);
+    // Off (the default): the larger of 1 and 2.
+    expect(resourcesOf(containerAt(admit(pod, nads).patched, 0), 'requests')).toEqual({ 'r.io/a': '2' });
+  });
+
+  it('counts every NAD annotation listed in resourceNameKeys', () => {
+    const pod = podObject({ [NETWORKS]: 'vf-a' }, [{ name: 'app' }]);
+    const nads = [nad('ns1', 'vf-a', { [RESOURCE]: 'r.io/a', 'example.com/pool': 'r.io/b' })];
+    const { patched } = admit(pod, nads, { ...OPTS, resourceNameKeys: [RESOURCE, 'example.com/pool'] });
+    expect(resourcesOf(containerAt(patched, 0), 'requests')).toEqual({ 'r.io/a': '1', 'r.io/b': '1' });
+  });
+
+  it('with hugepages files, gives those containers CONTAINER_NAME (never replacing their own)', () => {
+    const huge = { requests: { 'hugepages-2Mi': '64Mi' }, limits: { 'hugepages-2Mi': '64Mi' } };
+    const pod = podObject({ [NETWORKS]: 'vf-a' }, [
+      { name: 'dpdk', resources: huge },
+      { name: 'plain' },
+      { name: 'mine', resources: huge, env: [{ name: 'CONTAINER_NAME', value: 'other' }] },
+    ]);
+    const opts = { ...OPTS, downwardApi: true, downwardApiHugepages: true };
+    const { mutation, patched } = admit(pod, [nad('ns1', 'vf-a')], opts);
+    expect(containerAt(patched, 0)['env']).toEqual([{ name: 'CONTAINER_NAME', value: 'dpdk' }]);
+    expect(containerAt(patched, 1)['env']).toBeUndefined();
+    expect(containerAt(patched, 2)['env']).toEqual([{ name: 'CONTAINER_NAME', value: 'other' }]);
+    expect(mutation.warnings).toEqual([
+      'container mine: kept its own CONTAINER_NAME; its hugepages files end in _mine',
+    ]);
+    // Without hugepages files: no env.
+    expect(
+      containerAt(admit(pod, [nad('ns1', 'vf-a')], { ...OPTS, downwardApi: true }).patched, 0)['env'],
+    ).toBeUndefined();
+  });
+
+  it("user-defined injections add annotations to labelled pods without replacing the pod's own", () => {
+    const injection = {
+      label: 'feature.pod.kubernetes.io_sriov-network',
+      annotations: { [NETWORKS]: 'vf-a,vf-a', 'example.com/team': 'radio' },
+    };
+    const opts = { ...OPTS, userInjections: [injection] };
+    const nads = [nad('ns1', 'vf-a', { [RESOURCE]: 'r.io/a' })];
+    const labelled = (annotations: Record<string, string>) => ({
+      ...podObject(annotations, [{ name: 'app' }]),
+      metadata: { name: 'p', namespace: 'ns1', annotations, labels: { [injection.label]: 'TRUE' } },
+    });
+    const { patched } = admit(labelled({ keep: 'me' }), nads, opts);
+    const meta = patched['metadata'] as { annotations: Record<string, string> };
+    expect(meta.annotations).toMatchObject({
+      keep: 'me',
+      [NETWORKS]: 'vf-a,vf-a',
+      'example.com/team': 'radio',
+    });
+    expect(resourcesOf(containerAt(patched, 0), 'requests')).toEqual({ 'r.io/a': '2' });
+    // The pod's own networks win; the pod without annotations gets them as one new map.
+    const own = admit(labelled({ [NETWORKS]: 'vf-a' }), nads, opts);
+    expect(resourcesOf(containerAt(own.patched, 0), 'requests')).toEqual({ 'r.io/a': '1' });
+    expect(own.mutation.warnings[0]).toMatch(
+      /^annotation k8s\.v1\.cni\.cncf\.io\/networks: kept the pod's value/,
+    );
+    const bare = {
+      ...podObject({}, [{ name: 'app' }]),
+      metadata: { name: 'p', labels: { [injection.label]: 'true' } },
+    };
+    const none = admit(bare, nads, opts);
+    expect((none.patched['metadata'] as { annotations: Record<string, string> }).annotations[NETWORKS]).toBe(
+      'vf-a,vf-a',
     );
   });
 });

@@ -16,6 +16,8 @@ import type { PatchOperation } from './json-patch.js';
 import { NODE_SELECTOR_ANNOTATION, nodeSelectorPatch, parseNodeSelector } from './node-selector.js';
 import type { ContainerView, PodView } from './pod.js';
 import { resourcePatch } from './resources.js';
+import { injectedAnnotations, withInjected } from './user-injections.js';
+import type { InjectedAnnotations, UserInjection } from './user-injections.js';
 
 /** Pod annotation naming the container that gets the device requests (default: the first). */
 export const RESOURCES_CONTAINER_ANNOTATION = 'netplumb.io/resources-container';
@@ -37,6 +39,15 @@ export interface MutationOptions {
   /** The meta-plugin's namespaceIsolation / globalNamespaces rule (cni/meta/config.ts). */
   readonly namespaceIsolation: boolean;
   readonly globalNamespaces: readonly string[];
+  /**
+   * network-resources-injector's `honor-resources`: add the networks' count to the pod's own value
+   * instead of keeping the larger of the two.
+   */
+  readonly honorExistingResources?: boolean;
+  /** NAD annotations naming the device pool (NRI's `network-resource-name-keys`); default: resourceName. */
+  readonly resourceNameKeys?: readonly string[];
+  /** NRI's user-defined injections (ConfigMap `nri-control-switches`). */
+  readonly userInjections?: readonly UserInjection[];
 }
 
 export interface Mutation {
@@ -58,9 +69,14 @@ export class AdmissionDenial extends NetplumbError {
 
 export const nadKey = (s: Pick<NetworkSelection, 'namespace' | 'name'>): string => `${s.namespace}/${s.name}`;
 
-/** The attachments the pod asks for (throws AdmissionDenial on an annotation the CNI would refuse). */
-export function networksOf(pod: PodView): NetworkSelection[] {
-  const value = pod.annotations?.[NETWORKS_ANNOTATION];
+/**
+ * The attachments the pod asks for, its user-defined injections included (throws AdmissionDenial
+ * on an annotation the CNI would refuse).
+ */
+export function networksOf(pod: PodView, opts?: Pick<MutationOptions, 'userInjections'>): NetworkSelection[] {
+  const value = withInjected(pod, injectedAnnotations(pod, opts?.userInjections)).annotations?.[
+    NETWORKS_ANNOTATION
+  ];
   if (value === undefined) return [];
   try {
     return parseNetworksAnnotation(value, pod.namespace);
@@ -113,8 +129,11 @@ function tallyOne(
       `network ${key}: no such NetworkAttachmentDefinition; the pod will fail to start until it exists`,
     );
   } else {
-    const resource = l.nad.annotations[RESOURCE_NAME_ANNOTATION];
-    if (resource !== undefined && resource !== '') t.needed.set(resource, (t.needed.get(resource) ?? 0) + 1);
+    for (const k of opts.resourceNameKeys ?? [RESOURCE_NAME_ANNOTATION]) {
+      const resource = l.nad.annotations[k];
+      if (resource !== undefined && resource !== '')
+        t.needed.set(resource, (t.needed.get(resource) ?? 0) + 1);
+    }
     const selector = l.nad.annotations[NODE_SELECTOR_ANNOTATION];
     if (selector === undefined) return;
     const parsed = parseNodeSelector(selector, key);
@@ -124,10 +143,31 @@ function tallyOne(
   }
 }
 
-function annotationPatch(pod: PodView, key: string, value: string): PatchOperation {
-  return pod.annotations === undefined
-    ? { op: 'add', path: pointer(['metadata', 'annotations']), value: { [key]: value } }
-    : { op: 'add', path: pointer(['metadata', 'annotations', key]), value };
+/** Adds `entries` to the pod's annotations (one op creating the map when the pod has none). */
+function annotationsPatch(pod: PodView, entries: Readonly<Record<string, string>>): PatchOperation[] {
+  if (Object.keys(entries).length === 0) return [];
+  if (pod.annotations === undefined)
+    return [{ op: 'add', path: pointer(['metadata', 'annotations']), value: { ...entries } }];
+  return Object.entries(entries).map(([key, value]) => ({
+    op: 'add' as const,
+    path: pointer(['metadata', 'annotations', key]),
+    value,
+  }));
+}
+
+/** The device requests for the target container, and the annotation that records them. */
+function devicesPatch(pod: PodView, t: Tally, opts: MutationOptions, annotations: Record<string, string>) {
+  const patch: PatchOperation[] = [];
+  const container = targetContainer(pod);
+  if (container === undefined) {
+    t.warnings.push('the pod has no containers: no device requests added');
+  } else if (t.needed.size > 0) {
+    const r = resourcePatch(container, t.needed, opts.honorExistingResources ?? false);
+    patch.push(...r.patch);
+    t.warnings.push(...r.warnings);
+    annotations[INJECTED_ANNOTATION] = JSON.stringify({ container: container.name, resources: r.result });
+  }
+  return patch;
 }
 
 /** The patch and warnings for `pod`, given the lookup of every NAD its `selections` name. */
@@ -137,29 +177,22 @@ export function computeMutation(
   lookups: ReadonlyMap<string, NadLookup>,
   opts: MutationOptions,
 ): Mutation {
-  const t: Tally = { needed: new Map(), labels: new Map(), warnings: [], missing: 0, unavailable: 0 };
-  if (selections.length === 0) return { patch: [], warnings: [], missingNads: 0, unavailableNads: 0 };
-  for (const s of selections) tallyOne(t, opts, pod, s, lookups.get(nadKey(s)));
-  const patch: PatchOperation[] = [];
-  const container = targetContainer(pod);
-  if (container === undefined) {
-    t.warnings.push('the pod has no containers: no device requests added');
-  } else if (t.needed.size > 0) {
-    const r = resourcePatch(container, t.needed);
-    patch.push(...r.patch);
-    t.warnings.push(...r.warnings);
-    patch.push(
-      annotationPatch(
-        pod,
-        INJECTED_ANNOTATION,
-        JSON.stringify({ container: container.name, resources: r.result }),
-      ),
-    );
-  }
+  const injected: InjectedAnnotations = injectedAnnotations(pod, opts.userInjections);
+  const t: Tally = {
+    needed: new Map(),
+    labels: new Map(),
+    warnings: [...injected.warnings],
+    missing: 0,
+    unavailable: 0,
+  };
+  const annotations: Record<string, string> = { ...injected.add };
+  const merged = withInjected(pod, injected);
+  for (const s of selections) tallyOne(t, opts, merged, s, lookups.get(nadKey(s)));
+  const patch: PatchOperation[] = selections.length > 0 ? devicesPatch(merged, t, opts, annotations) : [];
   const ns = nodeSelectorPatch(pod.nodeSelector, t.labels);
-  patch.push(...ns.patch);
+  patch.push(...ns.patch, ...annotationsPatch(pod, annotations));
   t.warnings.push(...ns.warnings);
-  if (opts.downwardApi) {
+  if (opts.downwardApi && selections.length > 0) {
     const d = downwardApiPatch(pod, opts.downwardApiHugepages ?? false);
     patch.push(...d.patch);
     t.warnings.push(...d.warnings);

@@ -13,6 +13,8 @@ export interface ContainerView {
   readonly limits: Readonly<Record<string, JsonValue>> | undefined;
   /** volumeMounts, undefined when absent. */
   readonly mounts: readonly { readonly name: string; readonly mountPath: string }[] | undefined;
+  /** `env` names with their literal `value` (undefined for valueFrom); undefined when `env` is absent. */
+  readonly env: readonly { readonly name: string; readonly value: string | undefined }[] | undefined;
 }
 
 export interface PodView {
@@ -21,6 +23,8 @@ export interface PodView {
   readonly name: string;
   /** String-valued annotations; undefined when `metadata.annotations` is absent. */
   readonly annotations: Readonly<Record<string, string>> | undefined;
+  /** String-valued labels (empty when absent). */
+  readonly labels: Readonly<Record<string, string>>;
   readonly containers: readonly ContainerView[];
   readonly nodeSelector: Readonly<Record<string, string>> | undefined;
   /** Volume names, undefined when `spec.volumes` is absent. */
@@ -53,6 +57,14 @@ function mountsOf(c: JsonObject): ContainerView['mounts'] {
   }));
 }
 
+function envOf(c: JsonObject): ContainerView['env'] {
+  const list = c['env'];
+  if (!Array.isArray(list)) return undefined;
+  return list
+    .filter(isJsonObject)
+    .map((e) => ({ name: stringAt(e, 'name') ?? '', value: stringAt(e, 'value') }));
+}
+
 function containerView(c: JsonValue, index: number): ContainerView | undefined {
   if (!isJsonObject(c)) return undefined;
   const resources = objectAt(c, 'resources');
@@ -63,6 +75,7 @@ function containerView(c: JsonValue, index: number): ContainerView | undefined {
     requests: objectAt(resources, 'requests'),
     limits: objectAt(resources, 'limits'),
     mounts: mountsOf(c),
+    env: envOf(c),
   };
 }
 
@@ -77,6 +90,7 @@ export function podView(object: unknown, namespace: string): PodView {
     namespace: stringAt(metadata, 'namespace') ?? namespace,
     name: stringAt(metadata, 'name') ?? stringAt(metadata, 'generateName') ?? '',
     annotations: stringRecord(objectAt(metadata, 'annotations')),
+    labels: stringRecord(objectAt(metadata, 'labels')) ?? {},
     containers: Array.isArray(containers) ? containers.flatMap((c, i) => containerView(c, i) ?? []) : [],
     nodeSelector: stringRecord(objectAt(spec, 'nodeSelector')),
     volumes: Array.isArray(volumes)

@@ -1,11 +1,13 @@
 // Device requests for one container: for each resource the pod's networks need, requests and limits
 // are set to the larger of the user's value and the count (extended resources need requests equal
-// to limits). A user's value is never lowered; every change or kept value is said in a warning. Pure.
+// to limits), or, with `honor` (network-resources-injector's honor-resources), to the user's value
+// plus the count. A user's value is never lowered; every change or kept value is said in a warning. Pure.
 import type { JsonObject, JsonValue } from '../lib/json.js';
 import { pointer } from './json-patch.js';
 import type { PatchOperation } from './json-patch.js';
 import type { ContainerView } from './pod.js';
 import { compareQuantity, parseQuantity, quantityOfCount } from './quantity.js';
+import type { Quantity } from './quantity.js';
 
 export interface ResourceOutcome {
   readonly patch: PatchOperation[];
@@ -19,9 +21,29 @@ interface Decision {
   readonly warning?: string;
 }
 
+/** honor-resources: the user's whole number plus the count; undefined when the user's value is not whole. */
+function honored(
+  resource: string,
+  needed: number,
+  best: { text: string; q: Quantity },
+): Decision | undefined {
+  const { numerator, denominator } = best.q;
+  if (numerator < 0n || numerator % denominator !== 0n) return undefined;
+  const value = String(numerator / denominator + BigInt(needed));
+  return {
+    value,
+    warning: `${resource}: the pod's ${best.text} plus the ${needed} its networks need = ${value} (honor-resources)`,
+  };
+}
+
 /** The value to set for `resource` given the user's request/limit texts and the count. */
-export function decide(resource: string, needed: number, user: readonly JsonValue[]): Decision {
-  let best: { text: string; q: ReturnType<typeof quantityOfCount> } | undefined;
+export function decide(
+  resource: string,
+  needed: number,
+  user: readonly JsonValue[],
+  honor = false,
+): Decision {
+  let best: { text: string; q: Quantity } | undefined;
   for (const raw of user) {
     const q = parseQuantity(raw);
     const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
@@ -34,6 +56,8 @@ export function decide(resource: string, needed: number, user: readonly JsonValu
     if (best === undefined || compareQuantity(q, best.q) > 0) best = { text, q };
   }
   if (best === undefined) return { value: String(needed) };
+  const sum = honor ? honored(resource, needed, best) : undefined;
+  if (sum !== undefined) return sum;
   const cmp = compareQuantity(best.q, quantityOfCount(needed));
   if (cmp > 0) {
     return {
@@ -72,11 +96,15 @@ function sectionOps(
 }
 
 /** The patch giving container `c` the devices in `needed` (resource name → attachments). */
-export function resourcePatch(c: ContainerView, needed: ReadonlyMap<string, number>): ResourceOutcome {
+export function resourcePatch(
+  c: ContainerView,
+  needed: ReadonlyMap<string, number>,
+  honor = false,
+): ResourceOutcome {
   const warnings: string[] = [];
   const result: Record<string, string> = {};
   for (const [resource, count] of [...needed].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const d = decide(resource, count, userValues(c, resource));
+    const d = decide(resource, count, userValues(c, resource), honor);
     result[resource] = d.value;
     if (d.warning !== undefined) warnings.push(d.warning);
   }

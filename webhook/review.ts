@@ -4,9 +4,12 @@
 import { formatIssues } from '../lib/config-path.js';
 import { z } from 'zod';
 import type { JsonObject } from '../lib/json.js';
+import { applySwitches } from './control-switches.js';
+import type { ControlSwitches } from './control-switches.js';
 import { AdmissionDenial, computeMutation, nadKey, networksOf, targetContainer } from './mutate.js';
 import type { Mutation, MutationOptions, NadLookup } from './mutate.js';
 import { podView } from './pod.js';
+import { injectedAnnotations, withInjected } from './user-injections.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 /** Kubernetes truncates long warnings and many of them; keep them readable. */
@@ -35,7 +38,10 @@ export interface ReviewResult {
 }
 
 export interface ReviewDeps {
+  /** The command line's options. */
   readonly options: MutationOptions;
+  /** The ConfigMap's switches now (read at each admission, so a change applies to the next one). */
+  readonly switches?: () => ControlSwitches;
   /** A fresh lookup function per admission (see NadSource.session). */
   readonly lookups: () => (namespace: string, name: string) => Promise<NadLookup>;
 }
@@ -92,10 +98,11 @@ export async function handleReview(text: string, deps: ReviewDeps): Promise<Revi
     request.kind.group === '' && request.kind.kind === 'Pod' && request.operation === 'CREATE';
   if (!isPodCreate) return { status: 200, body: respond(request.uid, { allowed: true }), outcome: 'skipped' };
   const pod = podView(request.object, request.namespace ?? '');
+  const options = deps.switches === undefined ? deps.options : applySwitches(deps.options, deps.switches());
   try {
-    const selections = networksOf(pod);
-    targetContainer(pod);
-    const mutation = computeMutation(pod, selections, await lookupAll(deps, selections), deps.options);
+    const selections = networksOf(pod, options);
+    targetContainer(withInjected(pod, injectedAnnotations(pod, options.userInjections)));
+    const mutation = computeMutation(pod, selections, await lookupAll(deps, selections), options);
     const response: JsonObject = { allowed: true };
     if (mutation.patch.length > 0) {
       response['patchType'] = 'JSONPatch';

@@ -4,6 +4,9 @@
 import type { Logger } from 'pino';
 import type { NadInfo, KubeClient } from '../cni/meta/kube.js';
 import type { WatchSource } from '../cni/daemon/kube-cache.js';
+import type { ConfigMapInfo } from './configmap-watch.js';
+import { NO_SWITCHES, parseControlSwitches } from './control-switches.js';
+import type { ControlSwitches } from './control-switches.js';
 import { createWebhookMetrics } from './metrics.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { MutationOptions } from './mutate.js';
@@ -26,6 +29,8 @@ export interface WebhookDeps {
   readonly nads: WatchSource<NadInfo>;
   readonly live: Pick<KubeClient, 'getNad'> | undefined;
   readonly options: MutationOptions;
+  /** network-resources-injector's ConfigMap `nri-control-switches`; undefined: command line only. */
+  readonly switches?: WatchSource<ConfigMapInfo>;
   readonly timing?: { readonly [K in keyof typeof WEBHOOK_TIMING]?: number };
   readonly defaultMetrics?: boolean;
 }
@@ -36,10 +41,46 @@ export interface RunningWebhook {
   stop(): Promise<void>;
 }
 
+/** The switches as the ConfigMap watch last delivered them (each change logged). */
+function watchSwitches(deps: WebhookDeps): { now: () => ControlSwitches; synced: () => boolean } {
+  let current = NO_SWITCHES;
+  let synced = deps.switches === undefined;
+  const set = (next: ControlSwitches, cm: string): void => {
+    current = next;
+    const { hugepages, honorExistingResources, injections, problems } = next;
+    deps.logger.info(
+      {
+        configMap: cm,
+        hugepages,
+        honorExistingResources,
+        injections: injections.map((i) => i.label),
+        problems,
+      },
+      'control switches',
+    );
+  };
+  deps.switches?.start({
+    upsert: (cm) => {
+      set(parseControlSwitches(cm.data), `${cm.namespace}/${cm.name}`);
+    },
+    remove: (cm) => {
+      set(NO_SWITCHES, `${cm.namespace}/${cm.name} (deleted)`);
+    },
+    synced: () => {
+      synced = true;
+    },
+    error: (err) => {
+      deps.logger.warn({ err }, 'control switches watch failed; restarting it');
+    },
+  });
+  return { now: () => current, synced: () => synced };
+}
+
 export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
   const timing = { ...WEBHOOK_TIMING, ...deps.timing };
   const metrics = createWebhookMetrics({ defaultMetrics: deps.defaultMetrics ?? true });
   const initial = await loadTls(deps.tls);
+  const switches = watchSwitches(deps);
   const source = createNadSource({
     watch: deps.nads,
     live: deps.live,
@@ -57,8 +98,8 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
       tls: initial,
       metrics,
       logger: deps.logger,
-      ready: () => source.synced(),
-      review: { options: deps.options, lookups: () => source.session() },
+      ready: () => source.synced() && switches.synced(),
+      review: { options: deps.options, switches: switches.now, lookups: () => source.session() },
     },
     deps.listen,
   );
@@ -86,7 +127,7 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
     async stop() {
       clearInterval(gauge);
       stopTls();
-      await Promise.all([server.close(), source.stop()]);
+      await Promise.all([server.close(), source.stop(), deps.switches?.stop()]);
     },
   };
 }

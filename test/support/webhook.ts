@@ -2,7 +2,10 @@
 // certificate directory laid out as kubelet mounts a Secret (`..data` symlink swapped atomically),
 // and an HTTPS client that trusts a given CA.
 import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { request } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import type { RequestOptions } from 'node:https';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -156,4 +159,105 @@ export function permissionOf(method: string, url: string): string {
           ? 'create'
           : method.toLowerCase();
   return `${group}/${resource}:${verb}`;
+}
+
+export interface FakeConfigMapApi {
+  /** Creates or replaces ConfigMap `namespace/name` (ADDED / MODIFIED to watchers). */
+  set(namespace: string, name: string, data: Record<string, string>): void;
+  delete(namespace: string, name: string): void;
+  /** Every request as `METHOD path?query`. */
+  readonly requests: string[];
+  /** Watch streams open now. */
+  watchers(): number;
+  writeKubeconfig(file: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A plain-HTTP API server that only knows ConfigMaps: namespaced list (with the
+ * fieldSelector=metadata.name=X filter) and watch, as the control-switches watch uses them.
+ */
+export async function startConfigMapApi(): Promise<FakeConfigMapApi> {
+  const store = new Map<string, { metadata: Record<string, string>; data: Record<string, string> }>();
+  const watchers = new Set<{ res: ServerResponse; namespace: string; name: string | undefined }>();
+  const requests: string[] = [];
+  let rv = 1;
+  const emit = (type: string, object: unknown, namespace: string, name: string): void => {
+    for (const w of watchers)
+      if (w.namespace === namespace && (w.name === undefined || w.name === name))
+        w.res.write(`${JSON.stringify({ type, object })}\n`);
+  };
+  const server = createServer((req, res) => {
+    requests.push(`${req.method ?? ''} ${req.url ?? ''}`);
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(url.pathname);
+    if (req.method !== 'GET' || m === null) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","code":404}');
+      return;
+    }
+    const namespace = decodeURIComponent(m[1] ?? '');
+    const selector = url.searchParams.get('fieldSelector') ?? '';
+    const name = selector.startsWith('metadata.name=') ? selector.slice('metadata.name='.length) : undefined;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (url.searchParams.get('watch') === 'true') {
+      res.flushHeaders();
+      const w = { res, namespace, name };
+      watchers.add(w);
+      res.on('close', () => watchers.delete(w));
+      return;
+    }
+    const items = [...store.values()].filter(
+      (c) => c.metadata['namespace'] === namespace && (name === undefined || c.metadata['name'] === name),
+    );
+    res.end(JSON.stringify({ kind: 'ConfigMapList', metadata: { resourceVersion: String(rv) }, items }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    requests,
+    watchers: () => watchers.size,
+    set(namespace, name, data) {
+      const key = `${namespace}/${name}`;
+      const type = store.has(key) ? 'MODIFIED' : 'ADDED';
+      const cm = { metadata: { namespace, name, resourceVersion: String(++rv) }, data };
+      store.set(key, cm);
+      emit(type, { kind: 'ConfigMap', apiVersion: 'v1', ...cm }, namespace, name);
+    },
+    delete(namespace, name) {
+      const cm = store.get(`${namespace}/${name}`);
+      if (cm === undefined) return;
+      store.delete(`${namespace}/${name}`);
+      emit(
+        'DELETED',
+        {
+          kind: 'ConfigMap',
+          apiVersion: 'v1',
+          ...cm,
+          metadata: { ...cm.metadata, resourceVersion: String(++rv) },
+        },
+        namespace,
+        name,
+      );
+    },
+    async writeKubeconfig(file) {
+      const doc = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'webhook', user: { token: 'fake-token' } }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'webhook' } }],
+        'current-context': 'fake',
+      };
+      await writeFile(file, JSON.stringify(doc));
+      return file;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const w of watchers) w.res.destroy();
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
 }
