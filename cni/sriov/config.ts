@@ -130,81 +130,11 @@ export function parseSriovConfig(input: unknown): SriovConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new SriovConfigError('(root)', 'the network configuration must be a JSON object');
   }
-  const parsed = schema.safeParse(foldKeyCase(input as Record<string, unknown>));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue === undefined || issue.path.length === 0 ? '(root)' : formatConfigPath(issue.path);
-    const hint = HINTS[String(issue?.path[0] ?? '')];
-    throw new SriovConfigError(
-      key,
-      `${issue?.message ?? 'invalid'}${hint === undefined ? '' : `; ${hint}`}`,
-      {
-        cause: parsed.error,
-      },
-    );
-  }
-  const c = parsed.data;
-
-  if (c.deviceID === undefined || c.deviceID === '') {
-    throw new SriovConfigError(
-      'deviceID',
-      'the VF PCI address is required; set "deviceID" (Multus sets it from the device plugin allocation)',
-    );
-  }
-  const deviceID = c.deviceID.toLowerCase();
-  if (!BDF_PATTERN.test(deviceID)) {
-    throw new SriovConfigError(
-      'deviceID',
-      `${JSON.stringify(c.deviceID)} is not a PCI address; write it as "0000:3b:02.1"`,
-    );
-  }
-
-  if (c.vlan !== undefined && (c.vlan < 0 || c.vlan > 4094)) {
-    throw new SriovConfigError(
-      'vlan',
-      `${c.vlan} is out of range; use 0..4094 (0 = untagged, 4095 is reserved)`,
-    );
-  }
-  if (c.vlanQoS !== undefined) {
-    if (c.vlanQoS < 0 || c.vlanQoS > 7) {
-      throw new SriovConfigError('vlanQoS', `${c.vlanQoS} is out of range; use 0..7`);
-    }
-    if (c.vlan === undefined) {
-      throw new SriovConfigError('vlanQoS', 'needs "vlan"; set "vlan" too, or remove "vlanQoS"');
-    }
-    if (c.vlanQoS !== 0 && c.vlan === 0) {
-      throw new SriovConfigError('vlanQoS', `a non-zero QoS (${c.vlanQoS}) needs a non-zero "vlan"`);
-    }
-  }
-  let vlanProto: VlanProto | null = null;
-  if (c.vlanProto !== undefined) {
-    const p = c.vlanProto.toLowerCase();
-    if (p !== '802.1q' && p !== '802.1ad') {
-      throw new SriovConfigError(
-        'vlanProto',
-        `${JSON.stringify(c.vlanProto)} is not a VLAN protocol; write "802.1q" or "802.1ad"`,
-      );
-    }
-    if (c.vlan === undefined) {
-      throw new SriovConfigError('vlanProto', 'needs "vlan"; set "vlan" too, or remove "vlanProto"');
-    }
-    if (p === '802.1ad' && c.vlan === 0) {
-      throw new SriovConfigError('vlanProto', '"802.1ad" needs a non-zero "vlan"');
-    }
-    vlanProto = p === '802.1ad' ? VlanProto.AD : VlanProto.Q;
-  }
-  if (
-    c.min_tx_rate !== undefined &&
-    c.max_tx_rate !== undefined &&
-    c.max_tx_rate !== 0 &&
-    c.min_tx_rate > c.max_tx_rate
-  ) {
-    throw new SriovConfigError(
-      'min_tx_rate',
-      `${c.min_tx_rate} exceeds max_tx_rate ${c.max_tx_rate}; lower it or raise max_tx_rate (0 = no limit)`,
-    );
-  }
-
+  const c = parseSchema(input as Record<string, unknown>);
+  const deviceID = checkDeviceId(c.deviceID);
+  checkVlanQos(c);
+  const vlanProto = checkVlanProto(c);
+  checkTxRates(c);
   return {
     cniVersion: c.cniVersion,
     name: c.name,
@@ -224,6 +154,84 @@ export function parseSriovConfig(input: unknown): SriovConfig {
     runtimeMac: normaliseMac('runtimeConfig.mac', c.runtimeConfig?.mac),
     raw: input as Record<string, unknown>,
   };
+}
+
+type ParsedSchema = z.infer<typeof schema>;
+
+/** The schema check, keys folded as Go's encoding/json does; the first issue names its key and a hint. */
+function parseSchema(input: Record<string, unknown>): ParsedSchema {
+  const parsed = schema.safeParse(foldKeyCase(input));
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const key = issue === undefined || issue.path.length === 0 ? '(root)' : formatConfigPath(issue.path);
+  const hint = HINTS[String(issue?.path[0] ?? '')];
+  throw new SriovConfigError(key, `${issue?.message ?? 'invalid'}${hint === undefined ? '' : `; ${hint}`}`, {
+    cause: parsed.error,
+  });
+}
+
+function checkDeviceId(raw: string | undefined): string {
+  if (raw === undefined || raw === '') {
+    throw new SriovConfigError(
+      'deviceID',
+      'the VF PCI address is required; set "deviceID" (Multus sets it from the device plugin allocation)',
+    );
+  }
+  const deviceID = raw.toLowerCase();
+  if (!BDF_PATTERN.test(deviceID)) {
+    throw new SriovConfigError(
+      'deviceID',
+      `${JSON.stringify(raw)} is not a PCI address; write it as "0000:3b:02.1"`,
+    );
+  }
+  return deviceID;
+}
+
+function checkVlanQos(c: ParsedSchema): void {
+  if (c.vlan !== undefined && (c.vlan < 0 || c.vlan > 4094)) {
+    throw new SriovConfigError(
+      'vlan',
+      `${c.vlan} is out of range; use 0..4094 (0 = untagged, 4095 is reserved)`,
+    );
+  }
+  if (c.vlanQoS === undefined) return;
+  if (c.vlanQoS < 0 || c.vlanQoS > 7) {
+    throw new SriovConfigError('vlanQoS', `${c.vlanQoS} is out of range; use 0..7`);
+  }
+  if (c.vlan === undefined) {
+    throw new SriovConfigError('vlanQoS', 'needs "vlan"; set "vlan" too, or remove "vlanQoS"');
+  }
+  if (c.vlanQoS !== 0 && c.vlan === 0) {
+    throw new SriovConfigError('vlanQoS', `a non-zero QoS (${c.vlanQoS}) needs a non-zero "vlan"`);
+  }
+}
+
+function checkVlanProto(c: ParsedSchema): VlanProto | null {
+  if (c.vlanProto === undefined) return null;
+  const p = c.vlanProto.toLowerCase();
+  if (p !== '802.1q' && p !== '802.1ad') {
+    throw new SriovConfigError(
+      'vlanProto',
+      `${JSON.stringify(c.vlanProto)} is not a VLAN protocol; write "802.1q" or "802.1ad"`,
+    );
+  }
+  if (c.vlan === undefined) {
+    throw new SriovConfigError('vlanProto', 'needs "vlan"; set "vlan" too, or remove "vlanProto"');
+  }
+  if (p === '802.1ad' && c.vlan === 0) {
+    throw new SriovConfigError('vlanProto', '"802.1ad" needs a non-zero "vlan"');
+  }
+  return p === '802.1ad' ? VlanProto.AD : VlanProto.Q;
+}
+
+function checkTxRates(c: ParsedSchema): void {
+  const { min_tx_rate: min, max_tx_rate: max } = c;
+  if (min !== undefined && max !== undefined && max !== 0 && min > max) {
+    throw new SriovConfigError(
+      'min_tx_rate',
+      `${min} exceeds max_tx_rate ${max}; lower it or raise max_tx_rate (0 = no limit)`,
+    );
+  }
 }
 
 /**
