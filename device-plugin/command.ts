@@ -39,6 +39,7 @@ interface Flags {
   readonly logLevel: string;
   readonly rescanInterval: string;
   readonly checkConfig?: string;
+  readonly strict?: boolean;
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
@@ -51,7 +52,7 @@ async function checkConfig(
   cmd: Command,
 ): Promise<void> {
   try {
-    const config = await loadConfig(path.resolve(file), resourcePrefix);
+    const config = await loadConfig(path.resolve(file), resourcePrefix, true);
     stderr.write(`${file}: valid, ${String(config.pools.length)} pool(s)\n`);
   } catch (err) {
     if (err instanceof ConfigError)
@@ -93,7 +94,14 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         .default('info'),
     )
     .option('--rescan-interval <ms>', 'rediscover the node every N ms (0 = only on events)', '10000')
-    .option('--check-config <file>', 'only validate a config.json (as at start) and exit: 0 valid, 2 invalid')
+    .option(
+      '--strict',
+      'refuse a config with anything SRIOV-DP would ignore or serve differently (exit 2 at start; a reload keeps the last config). Without it such entries are warnings (netplumb_dp_config_warnings) and only the pools they break are left out (netplumb_dp_config_pool_errors)',
+    )
+    .option(
+      '--check-config <file>',
+      'only validate a config.json, as strictly as --strict, and exit: 0 valid, 2 invalid',
+    )
     .action(async (flags: Flags, cmd: Command) => {
       if (flags.checkConfig !== undefined) {
         await checkConfig(flags.checkConfig, flags.resourcePrefix, deps.stderr, cmd);
@@ -123,6 +131,7 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
       const plugin = createDevicePlugin({
         configFile: path.resolve(flags.config),
         resourcePrefix: flags.resourcePrefix,
+        strict: flags.strict === true,
         discover: () => discoverNode({ sysfsRoot, vfState, log, accelerators: true }),
         defaultRoutes:
           simulatedDir === undefined

@@ -11,6 +11,8 @@ export interface DevicePluginMetrics {
   readonly configErrors: Gauge;
   /** Config entries accepted but ignored, as SRIOV-DP ignores them (logged with their JSON path). */
   readonly configWarnings: Counter;
+  /** Pools of the loaded config that are not served (each logged with its JSON path and why). */
+  readonly configPoolErrors: Gauge;
 }
 
 /** A fresh registry per plugin instance (no global default registry). */
@@ -44,6 +46,11 @@ export function createMetrics(): DevicePluginMetrics {
     configWarnings: new Counter({
       name: 'netplumb_dp_config_warnings',
       help: 'config entries ignored at load, as SRIOV-DP ignores them (each logged with its JSON path)',
+      registers: [registry],
+    }),
+    configPoolErrors: new Gauge({
+      name: 'netplumb_dp_config_pool_errors',
+      help: 'pools of the loaded config that are not served (each logged with its JSON path and why)',
       registers: [registry],
     }),
   };

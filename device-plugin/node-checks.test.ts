@@ -114,11 +114,16 @@ describe('the device plugin config against the node', () => {
     expect(c?.fix).toBe('netplumb vf bind --driver vfio-pci 0000:3b:02.3');
   });
 
-  it('fails on an invalid config with its JSON path, and warns when there is none', async () => {
-    const file = await configFile('bad', [{ resourceName: 'x', selectors: { pfName: ['ens1f0'] } }]);
+  it('fails on a pool that is not served, warns on an ignored key, each with its JSON path, and warns when there is none', async () => {
+    const file = await configFile('bad', [{ resourceName: 'x', selectors: { ddpProfiles: ['GTP'] } }]);
     expect(byId(await checksWith(file), 'dp-config')).toMatchObject({
       status: 'fail',
-      fact: containing('resourceList[0].selectors'),
+      fact: containing('resourceList[0].selectors.ddpProfiles'),
+    });
+    const typo = await configFile('typo', [{ resourceName: 'x', selectors: { pfName: ['ens1f0'] } }]);
+    expect(byId(await checksWith(typo), 'dp-config')).toMatchObject({
+      status: 'warn',
+      fact: containing('resourceList[0].selectors.pfName: unknown key; did you mean pfNames?'),
     });
     expect(byId(await checksWith(path.join(dir, 'absent.json')), 'dp-config')?.status).toBe('warn');
   });

@@ -33,7 +33,24 @@ export async function loadConfigOutcome(file: string, resourcePrefix: string): P
   }
 }
 
+const listed = (ps: readonly { path: string; message: string }[]) =>
+  ps.map((p) => `${p.path}: ${p.message}`).join('; ');
+
 export function configCheck(c: ConfigOutcome): Check {
+  if (c.ok && c.config.poolErrors.length > 0)
+    return fail(
+      'dp-config',
+      null,
+      `${c.file}: pools not served: ${listed(c.config.poolErrors)}`,
+      'fix the keys named above; the other pools are served',
+    );
+  if (c.ok && c.config.warnings.length > 0)
+    return warn(
+      'dp-config',
+      null,
+      `${c.file}: ${c.config.pools.length} pool(s); ignored, as SRIOV-DP ignores them: ${listed(c.config.warnings)}`,
+      'remove or fix the keys named above (`netplumb device-plugin --check-config` refuses them)',
+    );
   if (c.ok) return pass('dp-config', null, `${c.file}: ${c.config.pools.length} pool(s)`);
   if (c.error.code === CONFIG_ERROR.unreadable)
     return warn(

@@ -33,3 +33,30 @@ export function parseVfRef(text: string): VfRefResult {
 export function matchesVfRef(ref: VfRef, name: string, index: number): boolean {
   return ref.name.toLowerCase() === name.toLowerCase() && inRanges(index, ref.ranges);
 }
+
+/**
+ * `parseVfRef` as SRIOV-DP reads an entry: each bad comma-separated part is skipped (and said in
+ * `problems`), so `ens1#2-1` selects no VF of ens1, and a malformed entry (no PF name, a second
+ * "#") selects none at all. The entry still names its PF, so a later entry for that PF stays ignored.
+ */
+export function parseVfRefLenient(text: string): {
+  readonly ref: VfRef;
+  readonly problems: readonly string[];
+} {
+  const hash = text.indexOf('#');
+  if (hash === -1) return { ref: { name: text, ranges: null }, problems: [] };
+  const name = text.slice(0, hash);
+  const spec = text.slice(hash + 1);
+  const none = { name, ranges: [] };
+  if (name === '') return { ref: none, problems: [`"${text}": missing the PF name before "#"`] };
+  if (spec.includes('#'))
+    return { ref: none, problems: [`"${text}": more than one "#"; write <PF>#<ranges>`] };
+  const ranges: IndexRange[] = [];
+  const problems: string[] = [];
+  for (const part of spec.split(',')) {
+    const r = parseIndexRanges(part);
+    if (r.ok) ranges.push(...r.ranges);
+    else problems.push(`"${text}": ${r.error}`);
+  }
+  return { ref: { name, ranges }, problems };
+}

@@ -111,13 +111,13 @@ describe('netplumb device-plugin', () => {
     await expect(stat(path.join(kubelet.devicePluginDir, 'intel.com_net.sock'))).rejects.toThrow();
   });
 
-  it('exits 2 naming the JSON path when the config is bad at start', async () => {
+  it('exits 2 naming the JSON path when the config is bad at start with --strict', async () => {
     const f = await fixture();
     await writeFile(
       f.config,
       JSON.stringify({ resourceList: [{ resourceName: 'net', selectors: { driver: ['iavf'] } }] }),
     );
-    const { exit } = run(f.args);
+    const { exit } = run([...f.args, '--strict']);
     const { code, stderr } = await exit;
     expect(code).toBe(2);
     expect(stderr).toContain('resourceList[0].selectors.driver: unknown key; did you mean drivers?');

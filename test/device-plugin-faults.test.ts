@@ -227,19 +227,22 @@ describe('Allocate refusals (issue 13 bug 4)', () => {
 });
 
 describe('resource names (issue 13 bug 5)', () => {
-  it('refuses a resourcePrefix that is not a DNS-1123 subdomain before any socket is made', async () => {
+  it('leaves out a pool whose resourcePrefix is not a DNS-1123 subdomain: no socket is made for it', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'np-dp-prefix-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const escape = path.join(dir, 'escaped');
-    await expect(
-      setup({
-        config: {
-          resourceList: [
-            { resourceName: 'x', resourcePrefix: `../../../../../../..${escape}`, selectors: [{}] },
-          ],
-        },
-      }),
-    ).rejects.toThrow(/resourceList\[0\]\.resourcePrefix: ".*" is not a DNS-1123 subdomain/);
+    const env = await setup({
+      config: {
+        resourceList: [
+          { resourceName: 'x', resourcePrefix: `../../../../../../..${escape}`, selectors: [{}] },
+          { resourceName: 'ok', selectors: [{ drivers: ['iavf'] }] },
+        ],
+      },
+    });
+    expect(env.plugin.status().poolErrors).toEqual([
+      expect.stringMatching(/^resourceList\[0\]\.resourcePrefix: ".*" is not a DNS-1123 subdomain/),
+    ]);
+    expect(env.plugin.status().pools.map((p) => p.resource)).toEqual(['intel.com/ok']);
     expect(
       await stat(`${escape}_x.sock`).then(
         () => 'present',

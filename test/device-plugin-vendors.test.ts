@@ -60,7 +60,7 @@ async function start(config: unknown, extra: readonly string[] = []) {
     '0',
     ...extra,
   ]);
-  return { kubelet, devinfo, ...p };
+  return { kubelet, devinfo, configFile, ...p };
 }
 
 const ids = (l: readonly { ID: string }[]) => l.map((d) => d.ID);
@@ -130,5 +130,95 @@ describe('pfNames with two entries for one PF (issue 13 item 8)', () => {
         timeout: 15_000,
       })
       .toContain('netplumb_dp_config_warnings 1');
+  }, 90_000);
+});
+
+// SRIOV-DP ignores unknown keys and bad parts of a VF range, skips a pool whose selectors do not
+// decode, and serves only devices with a DDP profile to a ddpProfiles pool (issue 13 item 7).
+const LENIENT_CONFIG = {
+  resourceList: [
+    // 2-1 runs backwards: that entry selects no VF of ens2f0, so the pool has no device.
+    { resourceName: 'e810_none', selectors: { pfNames: ['ens2f0#2-1'] } },
+    // An unknown resource key and a misspelt selector key: served without them.
+    { resourceName: 'bcm', SelectorObj: {}, selectors: [{ vendors: ['14e4'], pfName: ['nope'] }] },
+    // netplumb cannot read DDP profiles: this pool alone is left out, with an error.
+    {
+      resourceName: 'x700_gtp',
+      selectors: { vendors: ['8086'], ddpProfiles: ['GTPv1-C/U IPv4/IPv6 payload'] },
+    },
+    // "" is the default prefix; the bad part 9-8 is skipped, 0-1 still selects two VFs.
+    {
+      resourceName: 'e810',
+      resourcePrefix: '',
+      selectors: { drivers: ['iavf'], pfNames: ['ens2f0#0-1,9-8'] },
+    },
+  ],
+};
+
+async function metricsText(port: number): Promise<string | undefined> {
+  return (await fetch(`http://127.0.0.1:${String(port)}/metrics`).catch(() => null))?.text();
+}
+
+describe('a config SRIOV-DP accepts keeps serving (issue 13 item 7)', () => {
+  it('serves every pool it can, warns and counts what is ignored, and leaves out only the ddpProfiles pool', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const s = await start(LENIENT_CONFIG, ['--metrics-address', `127.0.0.1:${String(port)}`]);
+    const bcm = await s.kubelet.waitForPlugin('intel.com/bcm', 60_000);
+    expect(ids(bcm.latest())).toEqual(['0000:18:02.0', '0000:18:02.1']);
+    const e810 = await s.kubelet.waitForPlugin('intel.com/e810', 60_000);
+    expect(ids(e810.latest())).toEqual(['0000:3b:02.0', '0000:3b:02.1']);
+    await expect
+      .poll(() => metricsText(port), { timeout: 15_000 })
+      .toContain('netplumb_dp_config_warnings 4');
+    const metrics = (await metricsText(port)) ?? '';
+    expect(metrics).toContain('netplumb_dp_config_pool_errors 1');
+    expect(s.kubelet.registrations.map((r) => r.request.resourceName).sort()).toEqual([
+      'intel.com/bcm',
+      'intel.com/e810',
+    ]);
+    const out = s.output();
+    expect(out).toMatch(
+      /"path":"resourceList\[2\]\.selectors\.ddpProfiles","problem":"is an SRIOV-DP selector/,
+    );
+    expect(out).toContain('"msg":"pool not served');
+    expect(out).toContain(
+      '"path":"resourceList[1].selectors[0].pfName","problem":"unknown key; did you mean pfNames?"',
+    );
+    expect(out).toContain(
+      '"path":"resourceList[0].selectors.pfNames[0]","problem":"\\"ens2f0#2-1\\": \\"2-1\\" runs backwards',
+    );
+  }, 90_000);
+
+  it('--strict refuses the same config at start with exit 2, naming every path', async () => {
+    const s = await start(LENIENT_CONFIG, ['--strict']);
+    expect(await s.exit).toBe(2);
+    expect(s.output()).toContain('resourceList[2].selectors.ddpProfiles: is an SRIOV-DP selector');
+    expect(s.output()).toContain('resourceList[1].selectors[0].pfName: unknown key; did you mean pfNames?');
+    expect(s.kubelet.registrations).toEqual([]);
+  }, 90_000);
+
+  it('a SIGHUP reload with a warning-only config keeps every pool and adds the new one', async () => {
+    const s = await start({ resourceList: [{ resourceName: 'bcm', selectors: { vendors: ['14e4'] } }] });
+    const bcm = await s.kubelet.waitForPlugin('intel.com/bcm', 60_000);
+    const configFile = s.configFile;
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        resourceList: [
+          { resourceName: 'bcm', selectors: { vendors: ['14e4'], vendor: ['x'] } },
+          { resourceName: 'e810', excludeTopolgy: true, selectors: { drivers: ['iavf'] } },
+        ],
+      }),
+    );
+    s.child.kill('SIGHUP');
+    const e810 = await s.kubelet.waitForPlugin('intel.com/e810', 60_000);
+    expect(ids(e810.latest())).toHaveLength(7);
+    expect(bcm.open).toBe(true);
+    expect(ids(s.kubelet.plugins.get('intel.com/bcm')?.latest() ?? [])).toEqual([
+      '0000:18:02.0',
+      '0000:18:02.1',
+    ]);
+    expect(s.output()).not.toContain('pool removed from config');
+    expect(s.output()).not.toContain('config reload failed');
   }, 90_000);
 });
