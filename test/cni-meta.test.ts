@@ -713,3 +713,56 @@ describe('netplumb-cni under faults and bad input', () => {
     expect(await reservedIps()).toEqual([]);
   });
 });
+
+describe('a crash in the middle of ADD: the process stops at a delegate, a restarted one serves DEL', () => {
+  /** The crashed process's meta-plugin: its `n`th macvlan ADD runs (or not) and then never returns. */
+  function crashingAt(n: number, after: 'before' | 'after', reached: () => void): CniPluginFn {
+    let adds = 0;
+    return createMetaPlugin({
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      kubeFor: (conf) => (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
+      podResourcesFor: (socket) => createPodResourcesClient(socket, 2_000),
+      runnerFor: (conf) => {
+        const exec = createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env });
+        return {
+          async run(type, req) {
+            if (req.env['CNI_COMMAND'] !== 'ADD' || type !== 'macvlan' || ++adds !== n)
+              return exec.run(type, req);
+            if (after === 'after') await exec.run(type, req);
+            reached();
+            return new Promise<never>(() => undefined);
+          },
+        };
+      },
+    });
+  }
+
+  it.each([
+    ['before the first delegate runs', 1, 'before'],
+    ['after two delegates, before the third runs', 3, 'before'],
+    ['after the third delegate attached, before its result is recorded', 3, 'after'],
+  ] as const)('%s', async (_what, n, after) => {
+    e.api.addPod({
+      namespace: 'default',
+      name: 'pod-a',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'macvlan-conf,macvlan-conf' },
+    });
+    let reached!: () => void;
+    const atCrash = new Promise<void>((resolve) => (reached = resolve));
+    const crashed = crashingAt(n, after, reached);
+    void crashed({ env: env('ADD', 'x1'), stdin: JSON.stringify(e.conf) });
+    await atCrash;
+    // A real crash ends the process's background cache writes too: let this one's finish first.
+    const cacheDir = path.join(e.dir, 'cache');
+    const writing = async () => (await readdir(cacheDir)).some((f) => f.endsWith('.tmp'));
+    for (let quiet = 0; quiet < 3; quiet = (await writing()) ? 0 : quiet + 1)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await readdir(cacheDir)).toEqual(['x1']);
+    // The restarted process (a new meta-plugin over the same disk) gets the runtime's DEL.
+    ok(await call('DEL', 'x1'));
+    expect(await linkNames(e.ns)).toEqual([]);
+    expect(await reservedIps()).toEqual([]);
+    expect(await readdir(path.join(e.dir, 'cache'))).toEqual([]);
+  });
+});

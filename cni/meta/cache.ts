@@ -1,6 +1,7 @@
 // The DEL cache: `<cniDir>/<containerID>`, everything DEL needs when the pod, the NADs or the API
 // server are gone. Written atomically (temp + rename) before the first delegate runs, and again
-// after each delegate's ADD (to record its result, the prevResult for its DEL).
+// after each delegate's ADD (to record its result, the prevResult for its DEL): those writes are
+// coalesced off the delegates' path (CacheWriter), the last one is on disk before ADD answers.
 import { formatIssues } from '../../lib/config-path.js';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -82,6 +83,44 @@ export async function writeCache(cniDir: string, cache: MetaCache): Promise<void
       cause: err,
     });
   }
+}
+
+/**
+ * Coalesced DEL-cache writes for one ADD: `record` keeps the newest state and writes it in the
+ * background (one write in flight, the newest waiting; older waiting states are dropped), so the
+ * delegates do not wait for the disk. `flush` waits until the newest recorded state is on disk and
+ * rejects with the first write error. The write before the first delegate is not one of these:
+ * it is awaited (writeCache), so a crash at any point leaves a cache DEL can clean up from.
+ */
+export interface CacheWriter {
+  record(cache: MetaCache): void;
+  flush(): Promise<void>;
+}
+
+export function createCacheWriter(cniDir: string): CacheWriter {
+  let next: MetaCache | undefined;
+  let running: Promise<void> | undefined;
+  let failure: unknown;
+  const drain = async (): Promise<void> => {
+    while (next !== undefined) {
+      const c = next;
+      next = undefined;
+      await writeCache(cniDir, c).catch((err: unknown) => {
+        failure ??= err;
+      });
+    }
+    running = undefined;
+  };
+  return {
+    record(cache) {
+      next = cache;
+      running ??= drain();
+    },
+    async flush() {
+      while (running !== undefined) await running;
+      if (failure !== undefined) throw failure as Error;
+    },
+  };
 }
 
 export type CacheRead =

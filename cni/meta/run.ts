@@ -8,8 +8,8 @@ import { parseNetworkConfig, pluginType } from '../network-config.js';
 import { EMPTY_RESULT, decodeResult, ipFamily } from '../result.js';
 import type { CniResult } from '../result.js';
 import type { AddCall } from '../skel.js';
-import { removeCache, writeCache } from './cache.js';
-import type { CachedAttachment, MetaCache } from './cache.js';
+import { createCacheWriter, removeCache } from './cache.js';
+import type { CacheWriter, CachedAttachment, MetaCache } from './cache.js';
 import type { MetaConf } from './config.js';
 import { moveDefaultRoute } from './default-route.js';
 import type { PodRoutes } from './default-route.js';
@@ -153,8 +153,12 @@ async function copyDevinfo(run: AddRun, att: CachedAttachment): Promise<void> {
     );
 }
 
-/** Runs every attachment's ADD in order, recording each result in the cache; rolls back on failure. */
+/**
+ * Runs every attachment's ADD in order, recording each result in the cache (coalesced writes, all
+ * on disk before this returns); rolls back on failure.
+ */
 export async function addAll(run: AddRun, pa: PodArgs, podUid: string): Promise<void> {
+  const writer = createCacheWriter(run.conf.cniDir);
   for (const att of run.cache.attachments) {
     const prefix = `[${pa.namespace}/${pa.name}/${podUid}:${att.name}]: error adding container to network "${att.name}"`;
     try {
@@ -166,11 +170,21 @@ export async function addAll(run: AddRun, pa: PodArgs, podUid: string): Promise<
         ...run.cache,
         attachments: run.cache.attachments.map((a) => (a === att ? withResult : a)),
       };
-      await writeCache(run.conf.cniDir, run.cache);
+      writer.record(run.cache);
       run.log.info({ network: att.name, ifname: att.ifname }, 'attached');
     } catch (err) {
+      await writer.flush().catch(() => undefined);
       await rollback(run, att, CniError.from(err, prefix));
     }
+  }
+  await flushOrRollBack(run, writer);
+}
+
+async function flushOrRollBack(run: AddRun, writer: CacheWriter): Promise<void> {
+  try {
+    await writer.flush();
+  } catch (err) {
+    await rollback(run, undefined, CniError.from(err, "cannot record the delegates' results"));
   }
 }
 
