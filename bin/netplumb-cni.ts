@@ -1,66 +1,12 @@
 #!/usr/bin/env node
-// Composition root of the `netplumb-cni` meta-plugin executable (config `"type": "netplumb"`):
-// the only place that reads process.env and builds the logger. Logs go to stderr and/or `logFile`,
-// never to stdout (stdout is the CNI result).
-import { lazyPodResources } from '../cni/meta/podresources-lazy.js';
-import pino from 'pino';
-import type { DestinationStream, Level } from 'pino';
-import { createExecRunner } from '../cni/exec.js';
-import { isJsonObject } from '../lib/json.js';
-import { systemClock } from '../lib/clock.js';
-import type { KubeClient } from '../cni/meta/kube.js';
-import { createMetaPlugin } from '../cni/meta/plugin.js';
-import { aboutOutsideCniCall, readProcessRequest, writeProcessResponse } from '../cni/skel.js';
-
-// Multus levels (debug > verbose > error > panic) mapped onto pino's.
-const LEVELS: Record<string, Level> = { debug: 'debug', verbose: 'info', error: 'error', panic: 'fatal' };
-
-function loggerFor(stdin: string): pino.Logger {
-  let conf: Record<string, unknown> = {};
-  try {
-    const v: unknown = JSON.parse(stdin);
-    if (isJsonObject(v)) conf = v;
-  } catch {
-    // the plugin reports the bad config itself
-  }
-  const level = LEVELS[typeof conf['logLevel'] === 'string' ? conf['logLevel'] : ''] ?? 'error';
-  const streams: DestinationStream[] = [];
-  if (conf['logToStderr'] !== false) streams.push(pino.destination({ fd: 2, sync: true }));
-  if (typeof conf['logFile'] === 'string' && conf['logFile'] !== '') {
-    streams.push(pino.destination({ dest: conf['logFile'], append: true, mkdir: true, sync: true }));
-  }
-  if (streams.length === 0) return pino({ level: 'silent' });
-  return pino(
-    { level, base: { plugin: 'netplumb-cni' } },
-    pino.multistream(streams.map((stream) => ({ stream, level }))),
-  );
-}
-
-// client-node and grpc-js take long to load: only ADD needs them, so load them on first use.
-function lazyKube(kubeconfig: string | undefined): KubeClient {
-  let client: Promise<KubeClient> | undefined;
-  const get = () =>
-    (client ??= import('../cni/meta/kube-client-node.js').then((m) => m.createKubeClient(kubeconfig)));
-  return {
-    getPod: async (ns, name) => (await get()).getPod(ns, name),
-    getNad: async (ns, name) => (await get()).getNad(ns, name),
-    updatePodStatusAnnotations: async (pod, annotations) =>
-      (await get()).updatePodStatusAnnotations(pod, annotations),
-    recordEvent: async (pod, event) => (await get()).recordEvent?.(pod, event),
-  };
-}
+// Entry of the `netplumb-cni` meta-plugin executable (config `"type": "netplumb"`). A CNI runtime
+// starts it once per call, so it answers what needs no plugin (the about line outside a call, and
+// VERSION) from a module graph of a few constants, and loads the plugin (bin/netplumb-cni-main.ts:
+// pino, zod, the delegate runner; the API client on first use) only for a real call.
+import { aboutOutsideCniCall, versionWithoutPlugin } from '../cni/about.js';
+import { SPEC_VERSIONS } from '../cni/version.js';
 
 if (aboutOutsideCniCall('netplumb-cni', process.argv.slice(2), process.env)) process.exit(0);
-const req = await readProcessRequest();
-const inCluster =
-  (process.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&
-  (process.env['KUBERNETES_SERVICE_PORT'] ?? '') !== '';
-const plugin = createMetaPlugin({
-  logger: loggerFor(req.stdin),
-  clock: systemClock,
-  kubeFor: (conf) =>
-    conf.kubeconfig !== undefined ? lazyKube(conf.kubeconfig) : inCluster ? lazyKube(undefined) : undefined,
-  podResourcesFor: lazyPodResources,
-  runnerFor: (conf) => createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env }),
-});
-await writeProcessResponse(await plugin(req));
+const version = versionWithoutPlugin(process.env, SPEC_VERSIONS);
+if (version !== undefined) process.stdout.write(`${version}\n`);
+else await (await import('./netplumb-cni-main.js')).main();

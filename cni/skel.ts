@@ -2,8 +2,7 @@
 // (exit code + stdout), the way Go's skel does for an executable. Errors become the spec's error
 // JSON on stdout with exit code 1; VERSION is answered here; results are printed in the config's
 // cniVersion. `runPluginMain` wires a plugin to process.env/stdin/stdout for an executable.
-import { SPEC_VERSIONS } from './version.js';
-import { aboutLine } from '../lib/version.js';
+import { aboutOutsideCniCall, highestVersion, versionAnswer } from './about.js';
 import { CniError, CniErrorCode } from './errors.js';
 import { CniCommand, parseCniEnv } from './env.js';
 import type { CniArg, CniEnv } from './env.js';
@@ -12,7 +11,9 @@ import type { JsonObject } from '../lib/json.js';
 import { parseJsonObject } from './network-config.js';
 import { decodeResult, encodeResult, printJson } from './result.js';
 import type { CniResult } from './result.js';
-import { CURRENT_VERSION, DEFAULT_CONFIG_VERSION, compareVersions, versionAtLeast } from './version.js';
+import { DEFAULT_CONFIG_VERSION, versionAtLeast } from './version.js';
+
+export { aboutOutsideCniCall } from './about.js';
 
 export interface CniRequest {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -82,10 +83,6 @@ function ok(stdout = ''): CniResponse {
 
 function fail(err: CniError, cniVersion: string): CniResponse {
   return { exitCode: 1, stdout: printJson(err.toJson(cniVersion)) };
-}
-
-function highest(versions: readonly string[]): string {
-  return [...versions].sort(compareVersions).at(-1) ?? CURRENT_VERSION;
 }
 
 function readAttachments(config: JsonObject): Attachment[] {
@@ -184,7 +181,7 @@ function requestVersion(stdin: string, fallback: string): string {
  * becomes `{exitCode: 1, stdout: <error JSON>}`.
  */
 export function createPlugin(def: PluginDefinition): CniPluginFn {
-  const newest = highest(def.supportedVersions);
+  const newest = highestVersion(def.supportedVersions);
   return async (req) => {
     let env: CniEnv;
     try {
@@ -193,7 +190,7 @@ export function createPlugin(def: PluginDefinition): CniPluginFn {
       return fail(CniError.from(err), requestVersion(req.stdin, newest));
     }
     if (env.command === CniCommand.Version) {
-      return ok(printJson({ cniVersion: newest, supportedVersions: [...def.supportedVersions] }));
+      return ok(versionAnswer(def.supportedVersions));
     }
     try {
       return await dispatch(def, env, req);
@@ -226,22 +223,6 @@ export async function writeProcessResponse(res: CniResponse): Promise<void> {
     });
   }
   process.exitCode = res.exitCode;
-}
-
-/**
- * Outside a CNI call (no CNI_COMMAND, or `--version`), a plugin executable says what it is on
- * stderr and exits 0, as the reference plugins' skel does, instead of failing with error 4.
- */
-export function aboutOutsideCniCall(
-  executable: string,
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv,
-): boolean {
-  if ((env['CNI_COMMAND'] ?? '') !== '' && !argv.includes('--version')) return false;
-  process.stderr.write(
-    `${aboutLine(executable)}\nCNI protocol versions supported: ${SPEC_VERSIONS.join(', ')}\n`,
-  );
-  return true;
 }
 
 /** Executable entry: env from process.env, stdin, stdout, exit code. */

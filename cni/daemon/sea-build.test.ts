@@ -1,13 +1,24 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { build } from 'esbuild';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { versionWithoutPlugin } from '../about.js';
+import { createInProcessRunner } from '../exec.js';
+import { createMetaPlugin } from '../meta/plugin.js';
+import { lazyPodResources } from '../meta/podresources-lazy.js';
+import { SPEC_VERSIONS } from '../version.js';
+import { systemClock } from '../../lib/clock.js';
+import { startFakeApiServer } from '../../sim/apiserver.js';
+import type { FakeApiServer } from '../../sim/apiserver.js';
 import { PROJECT_ROOT } from '../../test/support/bin.js';
 import { buildSea, wrapTopLevelAwait } from './sea-build.js';
 
 const run = promisify(execFile);
+const STATUS = 'k8s.v1.cni.cncf.io/network-status';
 
 describe('wrapTopLevelAwait', () => {
   it('keeps the imports on top and moves the rest into an async IIFE', () => {
@@ -26,20 +37,189 @@ describe('wrapTopLevelAwait', () => {
   });
 });
 
+interface Call {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `file` as a CNI runtime does: env, the config on stdin, stdout/stderr/exit code back. */
+function cniCall(file: string, env: Record<string, string>, stdin: string): Promise<Call> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resolve({ exitCode: code ?? -1, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+  });
+}
+
+describe('the thin entry bin/netplumb-cni.ts', () => {
+  it('statically imports only version constants: the plugin (pino, zod, the API client) is a dynamic import', async () => {
+    const entry = path.join(PROJECT_ROOT, 'bin', 'netplumb-cni.ts');
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      platform: 'node',
+      format: 'esm',
+      metafile: true,
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'dynamic-imports-external',
+          setup(b) {
+            b.onResolve({ filter: /.*/ }, (args) =>
+              args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
+            );
+          },
+        },
+      ],
+    });
+    const inputs = Object.keys(result.metafile.inputs).sort();
+    expect(inputs).toEqual(['bin/netplumb-cni.ts', 'cni/about.ts', 'cni/version.ts', 'lib/version.ts']);
+  });
+
+  it("answers VERSION exactly as the meta-plugin does (the plugin's own supportedVersions)", async () => {
+    const plugin = createMetaPlugin({
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      kubeFor: () => undefined,
+      podResourcesFor: lazyPodResources,
+      runnerFor: () => createInProcessRunner({}),
+    });
+    const viaPlugin = await plugin({ env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"1.0.0"}' });
+    expect(versionWithoutPlugin({ CNI_COMMAND: 'VERSION' }, SPEC_VERSIONS)).toBe(viaPlugin.stdout);
+    // CNI_ARGS to validate, or another command: the plugin answers (errors included).
+    expect(versionWithoutPlugin({ CNI_COMMAND: 'VERSION', CNI_ARGS: 'bad' }, SPEC_VERSIONS)).toBeUndefined();
+    expect(versionWithoutPlugin({ CNI_COMMAND: 'ADD' }, SPEC_VERSIONS)).toBeUndefined();
+  });
+});
+
 describe('single-executable netplumb-cni', () => {
+  let dir = '';
+  let exe = '';
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'np-daemon-sea-'));
+    exe = path.join(dir, 'netplumb-cni');
+    await buildSea({ root: PROJECT_ROOT, entry: 'bin/netplumb-cni.ts', out: exe });
+  }, 240_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('runs on a host without Node.js on PATH and answers VERSION', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'np-daemon-sea-'));
-    try {
-      const out = path.join(dir, 'netplumb-cni');
-      await buildSea({ root: PROJECT_ROOT, entry: 'bin/netplumb-cni.ts', out });
-      const child = run(out, [], { env: { CNI_COMMAND: 'VERSION' } });
-      child.child.stdin?.end();
-      const { stdout } = await child;
-      expect(JSON.parse(stdout)).toMatchObject({
-        supportedVersions: expect.arrayContaining(['0.3.0', '1.1.0']) as unknown,
+    const child = run(exe, [], { env: { CNI_COMMAND: 'VERSION' } });
+    child.child.stdin?.end();
+    const { stdout } = await child;
+    expect(JSON.parse(stdout)).toMatchObject({
+      supportedVersions: expect.arrayContaining(['0.3.0', '1.1.0']) as unknown,
+    });
+  });
+
+  it('still validates CNI_ARGS on VERSION through the plugin (error 4 on stdout, exit 1)', async () => {
+    const res = await cniCall(exe, { CNI_COMMAND: 'VERSION', CNI_ARGS: 'novalue' }, '{"cniVersion":"1.0.0"}');
+    expect(res.exitCode).toBe(1);
+    expect(JSON.parse(res.stdout)).toMatchObject({ code: 4 });
+  });
+
+  describe("ADD and DEL in a real netns with Debian's macvlan + host-local, the API over HTTPS", () => {
+    const id = Math.random().toString(16).slice(2, 8);
+    const ns = `np-sea-${id}`;
+    const master = `npsea${id}`;
+    let api: FakeApiServer | undefined;
+    let conf = '';
+
+    beforeAll(async () => {
+      await run('openssl', [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...['-keyout', path.join(dir, 'api.key'), '-out', path.join(dir, 'api.crt'), '-days', '1'],
+        ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      ]);
+      api = await startFakeApiServer({
+        tls: {
+          key: await readFile(path.join(dir, 'api.key'), 'utf8'),
+          cert: await readFile(path.join(dir, 'api.crt'), 'utf8'),
+        },
       });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 180_000);
+      const dataDir = path.join(dir, 'ipam');
+      const mv = (name: string, subnet: string) => ({
+        cniVersion: '1.0.0',
+        name,
+        type: 'macvlan',
+        master,
+        mode: 'bridge',
+        ipam: { type: 'host-local', subnet, dataDir },
+      });
+      api.addNad('default', 'mv', mv('mv', '10.97.0.0/24'));
+      api.addPod({
+        namespace: 'default',
+        name: 'p',
+        uid: 'uid-p',
+        annotations: { 'k8s.v1.cni.cncf.io/networks': 'mv' },
+      });
+      await run('ip', ['netns', 'add', ns]);
+      await run('ip', ['link', 'add', master, 'type', 'veth', 'peer', 'name', `${master}p`]);
+      await run('ip', ['link', 'set', master, 'up']);
+      conf = JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'netplumb-sea',
+        type: 'netplumb',
+        binDir: '/usr/lib/cni',
+        cniDir: path.join(dir, 'cache'),
+        kubeconfig: await api.writeKubeconfig(path.join(dir, 'kubeconfig')),
+        delegates: [mv('cluster', '10.96.0.0/24')],
+      });
+    });
+
+    afterAll(async () => {
+      await api?.stop();
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+      await run('ip', ['link', 'del', master]).catch(() => undefined);
+    });
+
+    const env = (command: string): Record<string, string> => ({
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: `c${id}`,
+      CNI_NETNS: `/run/netns/${ns}`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/usr/lib/cni',
+      CNI_ARGS: `IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=c${id};K8S_POD_UID=uid-p`,
+    });
+
+    const links = async (): Promise<string[]> => {
+      const { stdout } = await run('ip', ['-n', ns, '-j', 'link', 'show']);
+      return (JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== 'lo');
+    };
+
+    it('ADD attaches eth0 and net1 over one TLS connection and writes network-status; DEL removes both', async () => {
+      const a = api!;
+      const before = a.connections();
+      const add = await cniCall(exe, env('ADD'), conf);
+      expect(add.exitCode, `${add.stdout} ${add.stderr}`).toBe(0);
+      const result = JSON.parse(add.stdout) as { interfaces: { name: string }[]; ips: { address: string }[] };
+      expect(result.ips.map((x) => x.address)).toEqual([expect.stringMatching(/^10\.96\.0\./) as unknown]);
+      expect((await links()).sort()).toEqual(['eth0', 'net1']);
+      const status = JSON.parse(a.pod('default', 'p')?.metadata.annotations?.[STATUS] ?? '[]') as {
+        name: string;
+        interface: string;
+      }[];
+      expect(status.map((s) => s.interface)).toEqual(['eth0', 'net1']);
+      // Pod GET, NAD GET, status write and the AddedInterface events share one connection.
+      expect(a.connections() - before).toBe(1);
+
+      const del = await cniCall(exe, env('DEL'), conf);
+      expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
+      expect(await links()).toEqual([]);
+    });
+  });
 });

@@ -186,16 +186,21 @@ function tlsOptions(o: https.AgentOptions): https.AgentOptions {
   };
 }
 
-/** Builds the client from a kubeconfig file, or the in-cluster service account when undefined. */
+/**
+ * Builds the client from a kubeconfig file, or the in-cluster service account when undefined.
+ * `maxSockets` caps the agent's connections: a short-lived process (the thin netplumb-cni) passes 1,
+ * so concurrent requests queue on one TLS connection instead of each paying a handshake.
+ */
 export function loadKubeAccess(
   kubeconfig: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  maxSockets = 32,
 ): KubeAccess {
   const creds = kubeconfig === undefined ? inCluster(env) : fromKubeconfig(kubeconfig);
   const secure = creds.server.startsWith('https:');
   const agent = secure
-    ? new https.Agent({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets: 32 })
-    : new http.Agent({ keepAlive: true, maxSockets: 32 });
+    ? new https.Agent({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets })
+    : new http.Agent({ keepAlive: true, maxSockets });
   const send = secure ? https.request : http.request;
 
   function open(
