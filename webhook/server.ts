@@ -38,17 +38,33 @@ export interface WebhookServer {
 
 class BodyTooLarge extends Error {}
 
-async function readBody(req: IncomingMessage, max: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) throw new BodyTooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new BodyTooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** The body as text; rejects with BodyTooLarge past `max` bytes (declared or streamed). */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > max) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      resolve(
+        chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'),
+      );
+    });
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('request aborted before its body ended'));
+    });
+  });
 }
 
 function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
@@ -74,8 +90,10 @@ async function mutate(deps: WebhookServerDeps, req: IncomingMessage, res: Server
     deps.metrics.nadProblems(result.mutation.missingNads, result.mutation.unavailableNads);
     deps.metrics.warnings(result.mutation.warnings.length);
   }
-  if (result.outcome === 'mutated' || result.outcome === 'denied') {
-    deps.logger.info(
+  // A denial is logged (rare, and the user sees it); every other admission is only counted in the
+  // metrics: a log line per pod is a blocking write to the container log pipe on the request path.
+  if (result.outcome === 'denied' || deps.logger.isLevelEnabled('debug')) {
+    deps.logger[result.outcome === 'denied' ? 'info' : 'debug'](
       { outcome: result.outcome, ms: seconds * 1000, warnings: result.mutation?.warnings },
       'admission',
     );
@@ -130,7 +148,14 @@ export async function startWebhookServer(
 ): Promise<WebhookServer> {
   const timeout = deps.requestTimeoutMs ?? WEBHOOK_DEFAULTS.requestTimeoutMs;
   const server: Server = createServer(
-    { ...deps.tls, requestTimeout: timeout, headersTimeout: timeout },
+    {
+      ...deps.tls,
+      requestTimeout: timeout,
+      headersTimeout: timeout,
+      // Node enforces both timeouts only when it checks, every 30 s by default: a stalled body
+      // would hold its slot ~30 s, far past the apiserver's timeoutSeconds.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeout / 4))),
+    },
     (req, res) => {
       route(deps, req, res).catch((err: unknown) => {
         deps.metrics.observeAdmission('error', 0);
