@@ -8,8 +8,11 @@ import type { WatchSource } from '../cni/daemon/kube-cache.js';
 import type { NadLookup } from './mutate.js';
 
 export interface NadSource {
-  /** One admission's lookups: the live-miss budget is per call of `session()`. */
-  session(): (namespace: string, name: string) => Promise<NadLookup>;
+  /**
+   * One admission's lookups: the live-miss budget is per call of `session()`. A cache hit is
+   * answered synchronously (no promise per network on the common path).
+   */
+  session(): (namespace: string, name: string) => NadLookup | Promise<NadLookup>;
   synced(): boolean;
   size(): number;
   stop(): Promise<void>;
@@ -64,7 +67,7 @@ export function createNadSource(deps: NadSourceDeps): NadSource {
   return {
     session() {
       let liveLeft = deps.maxLivePerReview;
-      return async (namespace, name) => {
+      return (namespace, name) => {
         const hit = nads.get(key(namespace, name));
         deps.onLookup?.(hit ? 'hit' : 'miss');
         if (hit) return { kind: 'found', nad: hit };

@@ -43,7 +43,7 @@ export interface ReviewDeps {
   /** The ConfigMap's switches now (read at each admission, so a change applies to the next one). */
   readonly switches?: () => ControlSwitches;
   /** A fresh lookup function per admission (see NadSource.session). */
-  readonly lookups: () => (namespace: string, name: string) => Promise<NadLookup>;
+  readonly lookups: () => (namespace: string, name: string) => NadLookup | Promise<NadLookup>;
 }
 
 function invalid(reason: string): ReviewResult {
@@ -77,16 +77,29 @@ function parseReview(text: string): z.infer<typeof reviewSchema> | string {
   return parsed.data;
 }
 
+/** Each distinct NAD once; cache hits come back synchronously, only misses are awaited (in parallel). */
 async function lookupAll(
   deps: ReviewDeps,
   keys: readonly { namespace: string; name: string }[],
 ): Promise<Map<string, NadLookup>> {
   const lookup = deps.lookups();
-  const distinct = new Map(keys.map((k) => [nadKey(k), k]));
-  const entries = await Promise.all(
-    [...distinct].map(async ([key, k]) => [key, await lookup(k.namespace, k.name)] as const),
-  );
-  return new Map(entries);
+  const out = new Map<string, NadLookup>();
+  const pending: Promise<void>[] = [];
+  for (const k of keys) {
+    const key = nadKey(k);
+    if (out.has(key)) continue;
+    const r = lookup(k.namespace, k.name);
+    if (r instanceof Promise) {
+      out.set(key, { kind: 'unavailable', reason: 'not looked up' });
+      pending.push(
+        r.then((v) => {
+          out.set(key, v);
+        }),
+      );
+    } else out.set(key, r);
+  }
+  if (pending.length > 0) await Promise.all(pending);
+  return out;
 }
 
 /** Answers one request body (the raw text the apiserver POSTed); throws only on a bug. */
