@@ -91,7 +91,7 @@ export interface PluginLookup {
 const UNCACHED: PluginLookup = { find: findPlugin, forget: () => undefined };
 
 export interface PluginLookupOptions {
-  /** A found path is trusted this long before it is searched again (default 10 s). */
+  /** A found path is trusted this long before it is searched again (default 60 s). */
   readonly ttlMs?: number;
   /** Monotonic milliseconds (default performance.now). */
   readonly now?: () => number;
@@ -105,7 +105,7 @@ export interface PluginLookupOptions {
  * retries); one installed into an earlier directory is seen within `ttlMs`.
  */
 export function createPluginLookup(opts: PluginLookupOptions = {}): PluginLookup {
-  const ttl = opts.ttlMs ?? 10_000;
+  const ttl = opts.ttlMs ?? 60_000;
   const now = opts.now ?? (() => performance.now());
   const max = opts.maxEntries ?? 256;
   const cache = new Map<string, { file: string; at: number }>();
