@@ -1,0 +1,201 @@
+// The admission webhook on the real cluster: the real kube-apiserver calls `netplumb webhook` over
+// TLS (the certs Job made the CA and serving certificate and set the caBundle), and every pod of
+// deployments/examples, applied WITHOUT its hand-written device requests, is stored with the
+// requests/limits its networks need, is scheduled and runs with its VF. Runs after netplumb.test.ts
+// (test/cluster/vitest.config.ts orders the files), on a fresh install it makes and removes itself.
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubectl, kubectlJson, ROOT, waitFor } from './support/cluster.js';
+import { getPod, networkStatus, podEnv, waitPodReady } from './support/k8s.js';
+import { createTestNode } from './support/node.js';
+import type { TestNode } from './support/node.js';
+
+const OVERLAY = path.join(ROOT, 'test', 'cluster', 'overlays', 'netplumb');
+const EXAMPLES = path.join(ROOT, 'test', 'cluster', 'overlays', 'examples');
+const NS = 'netplumb';
+const NETWORKS = 'k8s.v1.cni.cncf.io/networks';
+const RESOURCE_NAME = 'k8s.v1.cni.cncf.io/resourceName';
+const INJECTED = 'netplumb.io/injected-resources';
+const SUFFIX = '-wh';
+
+interface Container {
+  name: string;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  [k: string]: unknown;
+}
+interface Obj {
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string>; [k: string]: unknown };
+  spec: { containers?: Container[]; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+let node: TestNode;
+let nads: Obj[] = [];
+let pods: Obj[] = [];
+
+/** The examples overlay as the API would get it (kubectl's client-side dry run, JSON). */
+async function examples(): Promise<Obj[]> {
+  const list = await kubectlJson<{ items: Obj[] }>(['create', '-k', EXAMPLES, '--dry-run=client']);
+  return list.items;
+}
+
+/** The pod without any hand-written resources, renamed so it does not meet netplumb.test.ts's. */
+function withoutResources(pod: Obj): Obj {
+  const containers = (pod.spec.containers ?? []).map((c) => {
+    const copy: Container = { ...c };
+    delete copy.resources;
+    return copy;
+  });
+  return {
+    ...pod,
+    metadata: { ...pod.metadata, name: `${pod.metadata.name}${SUFFIX}` },
+    spec: { ...pod.spec, terminationGracePeriodSeconds: 1, containers },
+  };
+}
+
+/** What the annotation implies: one of each NAD's resourceName per attachment (the same NAD twice = 2). */
+function expectedResources(pod: Obj): Record<string, string> {
+  const ann = pod.metadata.annotations?.[NETWORKS] ?? '';
+  const refs = /^\s*\[/.test(ann)
+    ? (JSON.parse(ann) as { name: string }[]).map((e) => e.name)
+    : ann.split(',').map((s) => (s.trim().split('@')[0] ?? '').split('/').pop() ?? '');
+  const out: Record<string, number> = {};
+  for (const ref of refs) {
+    const res = nads.find((n) => n.metadata.name === ref)?.metadata.annotations?.[RESOURCE_NAME];
+    if (res !== undefined) out[res] = (out[res] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v)]));
+}
+
+/**
+ * The webhook answers the API server: a server-side dry run of a pod that needs a VF comes back
+ * with the request. (failurePolicy is Ignore: without this wait, pods made too early would be
+ * admitted unchanged.)
+ */
+async function webhookServing(): Promise<void> {
+  const sriov = pods.find((p) => Object.keys(expectedResources(p)).length > 0);
+  if (sriov === undefined) throw new Error('no example pod needs a device');
+  const probe = withoutResources(sriov);
+  probe.metadata.name = 'webhook-probe';
+  await waitFor(
+    'the API server getting device requests from the webhook',
+    async () => {
+      const { stdout } = await kubectl(
+        ['-n', 'default', 'create', '--dry-run=server', '-o', 'json', '-f', '-'],
+        {
+          input: JSON.stringify(probe),
+        },
+      );
+      const made = JSON.parse(stdout) as Obj;
+      return made.spec.containers?.[0]?.resources?.limits !== undefined;
+    },
+    { timeoutMs: 180_000, intervalMs: 2_000 },
+  );
+}
+
+beforeAll(async () => {
+  node = await createTestNode();
+  await kubectl(['apply', '-k', OVERLAY]);
+  for (const ds of ['netplumb-device-plugin', 'netplumb-cni-daemon'])
+    await kubectl(['-n', NS, 'rollout', 'status', `daemonset/${ds}`, '--timeout=240s'], {
+      timeoutMs: 250_000,
+    });
+  await kubectl(
+    ['-n', NS, 'wait', '--for=condition=complete', 'job/netplumb-webhook-certs', '--timeout=180s'],
+    {
+      timeoutMs: 190_000,
+    },
+  );
+  await kubectl(['-n', NS, 'rollout', 'status', 'deployment/netplumb-webhook', '--timeout=180s'], {
+    timeoutMs: 190_000,
+  });
+  const all = await examples();
+  nads = all.filter((o) => o.kind === 'NetworkAttachmentDefinition');
+  pods = all.filter((o) => o.kind === 'Pod');
+  await kubectl(['-n', 'default', 'apply', '-f', '-'], {
+    input: JSON.stringify({ kind: 'List', apiVersion: 'v1', items: nads }),
+  });
+  await webhookServing();
+}, 900_000);
+
+afterAll(async () => {
+  for (const p of pods)
+    await kubectl(
+      [
+        '-n',
+        'default',
+        'delete',
+        'pod',
+        `${p.metadata.name}${SUFFIX}`,
+        '--ignore-not-found',
+        '--wait=true',
+        '--timeout=120s',
+      ],
+      {
+        timeoutMs: 130_000,
+      },
+    ).catch(() => undefined);
+  await kubectl(['delete', '-k', EXAMPLES, '--ignore-not-found', '--wait=true', '--timeout=120s'], {
+    timeoutMs: 130_000,
+  }).catch(() => undefined);
+  await kubectl(['delete', '-k', OVERLAY, '--ignore-not-found', '--wait=true', '--timeout=180s'], {
+    timeoutMs: 190_000,
+  }).catch(() => undefined);
+  await waitFor(
+    'netplumb namespace gone',
+    async () => (await kubectl(['get', 'namespace', NS, '--ignore-not-found'])).stdout.trim() === '',
+    { timeoutMs: 180_000 },
+  ).catch(() => undefined);
+  await node.remove();
+}, 700_000);
+
+describe('the admission webhook on a real cluster', () => {
+  it('the certs Job set the caBundle the API server verifies the webhook with', async () => {
+    const cfg = await kubectlJson<{ webhooks: { clientConfig: { caBundle?: string } }[] }>([
+      'get',
+      'mutatingwebhookconfiguration',
+      'netplumb-webhook',
+    ]);
+    const pem = Buffer.from(cfg.webhooks[0]?.clientConfig.caBundle ?? '', 'base64').toString();
+    expect(pem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('every example pod applied without resources gets them from the webhook, is scheduled and runs (the VF pod with its VF)', async () => {
+    expect(pods.length).toBeGreaterThan(0);
+    const made = pods.map(withoutResources);
+    for (const p of made) expect(p.spec.containers?.every((c) => c.resources === undefined)).toBe(true);
+    await kubectl(['-n', 'default', 'apply', '-f', '-'], {
+      input: JSON.stringify({ kind: 'List', apiVersion: 'v1', items: made }),
+    });
+    let withDevice = 0;
+    for (const [i, p] of made.entries()) {
+      const want = expectedResources(pods[i]!);
+      const stored = await kubectlJson<Obj>(['-n', 'default', 'get', 'pod', p.metadata.name]);
+      const res = stored.spec.containers?.[0]?.resources ?? {};
+      if (Object.keys(want).length === 0) {
+        expect(res.limits ?? {}, `${p.metadata.name}: nothing to add`).toEqual({});
+      } else {
+        withDevice++;
+        expect(res.requests, `${p.metadata.name}: requests the API server stored`).toMatchObject(want);
+        expect(res.limits, `${p.metadata.name}: limits the API server stored`).toMatchObject(want);
+        expect(stored.metadata.annotations?.[INJECTED], `${p.metadata.name}: ${INJECTED}`).toBeDefined();
+      }
+      const pod = await waitPodReady('default', p.metadata.name, 180_000);
+      expect(pod.spec.nodeName).toBeDefined();
+      if (Object.keys(want).length === 0) continue;
+      // The VF the kubelet allocated (PCIDEVICE_*) is the one the CNI attached (device-info).
+      const envs = await podEnv('default', p.metadata.name);
+      const pcis = [...envs.entries()].filter(([k]) => /^PCIDEVICE_/.test(k) && !k.endsWith('_INFO'));
+      expect(pcis.length, `${p.metadata.name}: PCIDEVICE_* env`).toBeGreaterThan(0);
+      const attached = networkStatus(await getPod('default', p.metadata.name))
+        .map((s) => s['device-info']?.pci?.['pci-address'])
+        .filter((a): a is string => a !== undefined);
+      expect(attached.length).toBeGreaterThan(0);
+      for (const a of attached)
+        expect(pcis.map(([, v]) => v).join(','), `${p.metadata.name}: VF ${a}`).toContain(a);
+      expect(node.netdevVfs.map((v) => v.address)).toEqual(expect.arrayContaining(attached));
+    }
+    expect(withDevice, 'at least one example pod needs a device').toBeGreaterThan(0);
+  }, 600_000);
+});
