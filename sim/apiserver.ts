@@ -226,6 +226,9 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     opts.tls === undefined
       ? createServer(onRequest)
       : createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest);
+  // Idle keep-alive connections stay open like kube-apiserver's (Node's default closes them after
+  // 5 s, which a loaded machine exceeds between two requests of one CNI call).
+  server.keepAliveTimeout = 120_000;
   let connections = 0;
   server.on(opts.tls === undefined ? 'connection' : 'secureConnection', () => {
     connections++;
