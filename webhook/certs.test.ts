@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadClientNodeConfig } from '../cni/daemon/kube-config.js';
 import { createCertificates, renewalReason, serviceDnsNames } from './certs.js';
@@ -34,6 +35,49 @@ describe('createCertificates', () => {
     expect(cert.checkHost('other.netplumb.svc')).toBeUndefined();
     expect(cert.keyUsage).toContain('1.3.6.1.5.5.7.3.1'); // serverAuth
     expect(renewalReason(b, REQ, 30)).toBeUndefined();
+  });
+
+  it('encodes subjects Go can parse: PrintableString values without "@" (the API server and kubelet are Go)', () => {
+    const b = createCertificates(REQ);
+    for (const pem of [b.caCert, b.cert]) {
+      for (const a of forge.pki.certificateFromPem(pem).subject.attributes) {
+        expect(a.valueTagClass).toBe(forge.asn1.Type.PRINTABLESTRING);
+        expect(String(a.value)).toMatch(/^[A-Za-z0-9 '()+,\-./:=?]+$/);
+      }
+    }
+  });
+
+  it('replaces a bundle of an earlier version whose CA was named netplumb-webhook-ca@<time>', () => {
+    // Such a bundle, built as that version did (node-forge, the CN as a PrintableString).
+    const keys = () => forge.pki.rsa.generateKeyPair({ bits: 1024, e: 0x10001 });
+    const ca = keys();
+    const server = keys();
+    const make = (publicKey: forge.pki.PublicKey, cn: string) => {
+      const c = forge.pki.createCertificate();
+      c.publicKey = publicKey;
+      c.serialNumber = '01';
+      c.validity.notBefore = new Date(REQ.now.getTime() - 60_000);
+      c.validity.notAfter = new Date(REQ.now.getTime() + 365 * 86_400_000);
+      c.setSubject([{ name: 'commonName', value: cn }]);
+      return c;
+    };
+    const caCert = make(ca.publicKey, 'netplumb-webhook-ca@1764619200');
+    caCert.setIssuer(caCert.subject.attributes);
+    caCert.setExtensions([{ name: 'basicConstraints', cA: true }]);
+    caCert.sign(ca.privateKey, forge.md.sha256.create());
+    const cert = make(server.publicKey, 'netplumb-webhook.netplumb.svc');
+    cert.setIssuer(caCert.subject.attributes);
+    const altNames = serviceDnsNames('netplumb-webhook', 'netplumb').map((value) => ({ type: 2, value }));
+    cert.setExtensions([{ name: 'subjectAltName', altNames }]);
+    cert.sign(ca.privateKey, forge.md.sha256.create());
+    const old = {
+      caCert: forge.pki.certificateToPem(caCert),
+      cert: forge.pki.certificateToPem(cert),
+      key: forge.pki.privateKeyToPem(server.privateKey),
+    };
+    expect(renewalReason(old, REQ, 30)).toBe(
+      'subject "CN=netplumb-webhook-ca@1764619200" is not a valid PrintableString (Go clients reject it)',
+    );
   });
 
   it('says why a stored bundle must be replaced', () => {

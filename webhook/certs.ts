@@ -52,7 +52,9 @@ function baseCert(publicKey: forge.pki.PublicKey, req: CertRequest, cn: string):
 /** A new CA and a serving certificate for `service.namespace.svc` signed by it. */
 export function createCertificates(req: CertRequest): CertBundle {
   const ca = keyPair();
-  const caCert = baseCert(ca.publicKey, req, `netplumb-webhook-ca@${Math.floor(req.now.getTime() / 1000)}`);
+  // Only PrintableString characters: node-forge encodes the CN as one, and Go's crypto/x509 (the
+  // API server, kubelet probes) refuses a certificate whose PrintableString holds e.g. "@".
+  const caCert = baseCert(ca.publicKey, req, `netplumb-webhook-ca-${Math.floor(req.now.getTime() / 1000)}`);
   caCert.setIssuer(caCert.subject.attributes);
   caCert.setExtensions([
     { name: 'basicConstraints', cA: true, critical: true },
@@ -80,9 +82,18 @@ export function createCertificates(req: CertRequest): CertBundle {
   };
 }
 
+/** X.680 PrintableString: what node-forge's subject values may hold for Go to parse them. */
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/** Every value of a subject (Node's "CN=a\nO=b" text) is a valid PrintableString. */
+function printable(subject: string): boolean {
+  return subject.split('\n').every((rdn) => PRINTABLE.test(rdn.slice(rdn.indexOf('=') + 1)));
+}
+
 /**
  * Why an existing bundle must be replaced, or undefined when it can stay: it must parse, be
- * issued and signed by its CA, name every Service DNS name and be valid `minDays` from `now`.
+ * issued and signed by its CA, have subjects Go can parse (bundles of earlier versions named the CA
+ * `netplumb-webhook-ca@<time>`), name every Service DNS name and be valid `minDays` from `now`.
  */
 export function renewalReason(
   bundle: Partial<CertBundle>,
@@ -101,6 +112,9 @@ export function renewalReason(
     return `unreadable certificate: ${(err as Error).message}`;
   }
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return 'not signed by its CA';
+  const bad = [ca.subject, cert.subject].find((s) => !printable(s));
+  if (bad !== undefined)
+    return `subject ${JSON.stringify(bad)} is not a valid PrintableString (Go clients reject it)`;
   try {
     if (!cert.checkPrivateKey(createPrivateKey(bundle.key))) return 'key does not match the certificate';
   } catch (err) {
