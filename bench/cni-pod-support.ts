@@ -1,7 +1,7 @@
 // Builds and process-reading helpers of bench/cni-pod.ts (no `run`: not a benchmark itself).
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -103,15 +103,24 @@ export async function makeCert(tmp: string): Promise<{ key: string; cert: string
   return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') };
 }
 
-export const DAEMON_NODE_FLAGS = (process.env['NETPLUMB_BENCH_DAEMON_FLAGS'] ?? '--max-semi-space-size=1')
-  .split(' ')
-  .filter((f) => f !== '');
+/**
+ * The Node.js flags the DaemonSet starts the daemon with: the NODE_OPTIONS of
+ * deployments/cni-daemon.yaml. NETPLUMB_BENCH_DAEMON_FLAGS overrides them (e.g. to profile).
+ */
+export function daemonNodeFlags(): string[] {
+  const override = process.env['NETPLUMB_BENCH_DAEMON_FLAGS'];
+  const yaml = readFileSync(path.join(projectRoot(), 'deployments', 'cni-daemon.yaml'), 'utf8');
+  const fromYaml = /name: NODE_OPTIONS\s+value:\s*"?([^"\n]*)"?/.exec(yaml)?.[1] ?? '';
+  return (override ?? fromYaml).split(' ').filter((f) => f !== '');
+}
+
+export const DAEMON_NODE_FLAGS = daemonNodeFlags();
 
 /** The daemon as its own process (its RSS and CPU are its own); `spawner` "none" = child_process. */
 export function startDaemon(a: Artifacts, socket: string, kubeconfig: string, spawner: string): ChildProcess {
   const args = ['cni-daemon', '--socket', socket, '--no-write-config', '--kubeconfig', kubeconfig];
   args.push('--node-name', 'node-a', '--log-level', 'warn', '--spawner', spawner);
-  // The V8 flag the DaemonSet sets (NODE_OPTIONS): a 1 MiB young generation keeps the RSS down.
+  // The flags the DaemonSet runs the daemon with (daemonNodeFlags).
   return spawn(process.execPath, [...DAEMON_NODE_FLAGS, a.daemonEntry, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -25,6 +25,7 @@ import { startFakeApiServer } from '../sim/apiserver.js';
 import type { FakeApiServer } from '../sim/apiserver.js';
 import {
   CNI_BIN,
+  DAEMON_NODE_FLAGS,
   buildArtifacts,
   makeCert,
   pct,
@@ -340,7 +341,7 @@ function reportDaemon(report: Reporter, w: DaemonWatch, restMiB: number, hwm: nu
     samples: 1,
     goal: '≤ 64 rest, ≤ 96 peak',
     goalMet: restMiB <= 64 && w.peakMiB <= 96,
-    extra: { restMiB, peakMiB: w.peakMiB, vmHwmMiB: hwm },
+    extra: { restMiB, peakMiB: w.peakMiB, vmHwmMiB: hwm, nodeFlags: DAEMON_NODE_FLAGS.join(' ') || 'none' },
   });
 }
 
