@@ -13,9 +13,10 @@ import { ConfigError } from './config.js';
 import { ipMonitorLinkEvents } from './link-events.js';
 import { fileDefaultRoutes, iproute2DefaultRoutes } from '../sriov/link/default-route.js';
 import { sysfsRdmaCharDevices } from './rdma.js';
-import { createMetrics, serveMetrics } from './metrics.js';
-import { runNodeChecks, startNodeCheckMetrics } from './node-checks.js';
-import { sysfsLinkSpeeds } from '../sriov/node-info.js';
+import { noMetrics, serveMetrics } from './metrics.js';
+import type { PromDevicePluginMetrics } from './metrics-prom.js';
+import type { NodeCheckOptions } from './node-checks.js';
+import type { Logger } from 'pino';
 import { createDevicePlugin, loadConfig } from './plugin.js';
 import type { RegistrationMode } from './pool-server.js';
 
@@ -59,6 +60,23 @@ async function checkConfig(
       cmd.error(`error: ${file}:\n${err.message}`, { exitCode: 2, code: err.code });
     throw err;
   }
+}
+
+/** The node checks behind /metrics; the doctor's modules are loaded only here. */
+async function startNodeChecks(
+  registry: PromDevicePluginMetrics['registry'],
+  log: Logger,
+  o: Omit<NodeCheckOptions, 'host'>,
+): Promise<{ stop(): void }> {
+  const [{ runNodeChecks, startNodeCheckMetrics }, { sysfsLinkSpeeds }] = await Promise.all([
+    import('./node-checks.js'),
+    import('../sriov/node-info.js'),
+  ]);
+  return startNodeCheckMetrics({
+    registry,
+    log,
+    run: () => runNodeChecks({ ...o, host: { linkSpeeds: sysfsLinkSpeeds(o.sysfsRoot) } }),
+  });
 }
 
 export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
@@ -127,7 +145,10 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
       const sysfsRoot = sim?.sysfsRoot ?? resolveSysfsRoot(flags.sysfsRoot, deps.env);
       const vfState = resolveVfStateSource(sim?.linksFile);
       const simulated = sim !== null;
-      const metrics = createMetrics();
+      // prom-client only when something can read it (see metrics.ts).
+      const prom: PromDevicePluginMetrics | null =
+        flags.metricsAddress === undefined ? null : (await import('./metrics-prom.js')).createMetrics();
+      const metrics = prom ?? noMetrics();
       const plugin = createDevicePlugin({
         configFile: path.resolve(flags.config),
         resourcePrefix: flags.resourcePrefix,
@@ -157,30 +178,23 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         throw err;
       }
       const http =
-        flags.metricsAddress === undefined
+        flags.metricsAddress === undefined || prom === null
           ? null
-          : await serveMetrics(flags.metricsAddress, metrics, () => {
+          : await serveMetrics(flags.metricsAddress, prom.registry, () => {
               const s = plugin.status();
               return { ok: s.registered, ...s };
             });
       // netplumb_node_check{check,pf}: the `netplumb doctor` verdicts, for dashboards.
       const nodeChecks =
-        http === null
+        http === null || prom === null
           ? null
-          : startNodeCheckMetrics({
-              registry: metrics.registry,
-              log,
-              run: () =>
-                runNodeChecks({
-                  sysfsRoot,
-                  procRoot:
-                    simulatedDir === undefined ? '/proc' : path.join(path.resolve(simulatedDir), 'proc'),
-                  vfState,
-                  host: { linkSpeeds: sysfsLinkSpeeds(sysfsRoot) },
-                  configFile: path.resolve(flags.config),
-                  resourcePrefix: flags.resourcePrefix,
-                  kubeletRoot: flags.kubeletRoot,
-                }),
+          : await startNodeChecks(prom.registry, log, {
+              sysfsRoot,
+              procRoot: simulatedDir === undefined ? '/proc' : path.join(path.resolve(simulatedDir), 'proc'),
+              vfState,
+              configFile: path.resolve(flags.config),
+              resourcePrefix: flags.resourcePrefix,
+              kubeletRoot: flags.kubeletRoot,
             });
       // Signal listeners do not keep Node's event loop alive: with no pool served and no rescan
       // timer nothing else would, and the pending await would end the process with code 13.

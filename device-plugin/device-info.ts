@@ -1,12 +1,13 @@
 // Device Information Spec files under --devinfo-dir and CDI specs under --cdi-dir: written
 // atomically (temp + rename), removed for the whole pool on start and stop.
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PoolConfig } from './config.js';
 import { cdiKind, deviceInfoFileName, deviceSpecs } from './allocate.js';
 import type { HostDevices } from './allocate.js';
 import type { PoolDevice } from './pools.js';
-import { writeFileAtomic } from '../lib/atomic-file.js';
+import { tempPathFor, writeFileAtomic } from '../lib/atomic-file.js';
 import { BDF_PATTERN } from '../sriov/pci.js';
 
 // Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod. The
@@ -15,16 +16,37 @@ function writeAtomically(file: string, text: string, mode: number): Promise<void
   return writeFileAtomic(file, text, { mode, createDir: true });
 }
 
+/**
+ * writeAtomically with blocking calls: Allocate writes a few hundred bytes per device, on tmpfs in
+ * production (/var/run), where the four libuv threadpool round trips of the async calls cost more
+ * than the write itself.
+ */
+function writeAtomicallySync(file: string, text: string, mode: number): void {
+  const tmp = tempPathFor(file);
+  try {
+    try {
+      writeFileSync(tmp, text, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(tmp, text, { mode });
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
 /** Replaces the device-info file of one device (SRIOV-DP deletes then writes, mode 0444). */
-export async function writeDeviceInfo(
-  dir: string,
-  config: PoolConfig,
-  id: string,
-  doc: string,
-): Promise<string> {
+export function writeDeviceInfo(dir: string, config: PoolConfig, id: string, doc: string): Promise<string> {
   const file = path.join(dir, deviceInfoFileName(config, id));
-  await writeAtomically(file, doc, 0o444);
-  return file;
+  try {
+    writeAtomicallySync(file, doc, 0o444);
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+  return Promise.resolve(file);
 }
 
 /** Removes every device-info file this pool may have written. */

@@ -1,59 +1,52 @@
-// Prometheus metrics of the device plugin and the /healthz + /metrics HTTP endpoint.
+// The device plugin's metrics as ports, and the /healthz + /metrics HTTP endpoint. The Prometheus
+// implementation (metrics-prom.ts, prom-client) is loaded only with --metrics-address: without it
+// nothing can read the metrics, so the plugin counts into noMetrics() and never loads prom-client.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
 
-export interface DevicePluginMetrics {
-  readonly registry: Registry;
-  readonly devices: Gauge<'resource' | 'health'>;
-  readonly allocations: Counter<'resource'>;
-  readonly registrations: Counter<'resource' | 'mode' | 'result'>;
-  readonly configErrors: Gauge;
-  /** Config entries accepted but ignored, as SRIOV-DP ignores them (logged with their JSON path). */
-  readonly configWarnings: Counter;
-  /** Pools of the loaded config that are not served (each logged with its JSON path and why). */
-  readonly configPoolErrors: Gauge;
+type Labels<L extends string> = Partial<Record<L, string>>;
+
+export interface CounterPort<L extends string = never> {
+  inc(labels: Labels<L>, value?: number): void;
+  inc(value?: number): void;
 }
 
-/** A fresh registry per plugin instance (no global default registry). */
-export function createMetrics(): DevicePluginMetrics {
-  const registry = new Registry();
+export interface GaugePort<L extends string = never> {
+  set(labels: Labels<L>, value: number): void;
+  set(value: number): void;
+}
+
+export interface DevicePluginMetrics {
+  readonly devices: GaugePort<'resource' | 'health'>;
+  readonly allocations: CounterPort<'resource'>;
+  readonly registrations: CounterPort<'resource' | 'mode' | 'result'>;
+  readonly configErrors: GaugePort;
+  /** Config entries accepted but ignored, as SRIOV-DP ignores them (logged with their JSON path). */
+  readonly configWarnings: CounterPort;
+  /** Pools of the loaded config that are not served (each logged with its JSON path and why). */
+  readonly configPoolErrors: GaugePort;
+}
+
+const ignore = (): void => undefined;
+
+/** Metrics nobody reads (no --metrics-address): every update is dropped. */
+export function noMetrics(): DevicePluginMetrics {
+  const counter = { inc: ignore };
+  const gauge = { set: ignore };
   return {
-    registry,
-    devices: new Gauge({
-      name: 'netplumb_dp_devices',
-      help: 'Devices advertised per resource and health',
-      labelNames: ['resource', 'health'],
-      registers: [registry],
-    }),
-    allocations: new Counter({
-      name: 'netplumb_dp_allocations_total',
-      help: 'Devices handed out by Allocate',
-      labelNames: ['resource'],
-      registers: [registry],
-    }),
-    registrations: new Counter({
-      name: 'netplumb_dp_registrations_total',
-      help: 'Registrations with the kubelet',
-      labelNames: ['resource', 'mode', 'result'],
-      registers: [registry],
-    }),
-    configErrors: new Gauge({
-      name: 'netplumb_dp_config_error',
-      help: '1 while the last config reload failed (the previous config is still served)',
-      registers: [registry],
-    }),
-    configWarnings: new Counter({
-      name: 'netplumb_dp_config_warnings',
-      help: 'config entries ignored at load, as SRIOV-DP ignores them (each logged with its JSON path)',
-      registers: [registry],
-    }),
-    configPoolErrors: new Gauge({
-      name: 'netplumb_dp_config_pool_errors',
-      help: 'pools of the loaded config that are not served (each logged with its JSON path and why)',
-      registers: [registry],
-    }),
+    devices: gauge,
+    allocations: counter,
+    registrations: counter,
+    configErrors: gauge,
+    configWarnings: counter,
+    configPoolErrors: gauge,
   };
+}
+
+/** What /metrics serves (a prom-client Registry). */
+export interface MetricsText {
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 export interface HealthReport {
@@ -64,7 +57,7 @@ export interface HealthReport {
 /** Serves GET /metrics and GET /healthz on `host:port`; resolves once listening. */
 export async function serveMetrics(
   address: string,
-  metrics: DevicePluginMetrics,
+  metrics: MetricsText,
   health: () => HealthReport,
 ): Promise<Server> {
   const idx = address.lastIndexOf(':');
@@ -80,9 +73,9 @@ export async function serveMetrics(
       return;
     }
     if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
+      metrics.metrics().then(
         (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.writeHead(200, { 'content-type': metrics.contentType });
           res.end(text);
         },
         (err: unknown) => {

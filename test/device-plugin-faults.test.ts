@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { DestinationStream } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics } from '../device-plugin/metrics.js';
+import { createMetrics } from '../device-plugin/metrics-prom.js';
 import { createDevicePlugin } from '../device-plugin/plugin.js';
 import type { DevicePlugin } from '../device-plugin/plugin.js';
 import { discoverNode } from '../sriov/discover.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics } from '../device-plugin/metrics.js';
+import { createMetrics } from '../device-plugin/metrics-prom.js';
 import { sysfsRdmaCharDevices } from '../device-plugin/rdma.js';
 import { createDevicePlugin } from '../device-plugin/plugin.js';
 import type { DevicePlugin } from '../device-plugin/plugin.js';
