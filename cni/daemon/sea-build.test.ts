@@ -206,6 +206,8 @@ describe('single-executable netplumb-cni', () => {
       const before = a.connections();
       const add = await cniCall(exe, env('ADD'), conf);
       expect(add.exitCode, `${add.stdout} ${add.stderr}`).toBe(0);
+      // Nothing logged at the default level, and the plugin's code cache was accepted.
+      expect(add.stderr).toBe('');
       const result = JSON.parse(add.stdout) as { interfaces: { name: string }[]; ips: { address: string }[] };
       expect(result.ips.map((x) => x.address)).toEqual([expect.stringMatching(/^10\.96\.0\./) as unknown]);
       expect((await links()).sort()).toEqual(['eth0', 'net1']);

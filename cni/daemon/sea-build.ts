@@ -3,6 +3,10 @@
 // SEA blob by `node --experimental-sea-config`, injected into a copy of this node binary by postject.
 // Node 20's SEA runs CommonJS only, and CommonJS has no top-level await: the entry module's
 // statements after its imports are wrapped in an async function at bundle time.
+// Each module the entry itself imports dynamically (netplumb-cni: the plugin, which VERSION does not
+// need) is bundled apart and stored as a SEA asset with its own V8 code cache, made at build time
+// after running the module's top level (so the functions its start-up runs are in the cache too);
+// it is read and compiled only when the entry imports it. The executable's main script stays small.
 import { NetplumbError } from '../../lib/errors.js';
 import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { execFile } from 'node:child_process';
@@ -10,7 +14,7 @@ import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import type { Plugin } from 'esbuild';
+import type { BuildOptions, Plugin } from 'esbuild';
 
 const run = promisify(execFile);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -49,6 +53,96 @@ function wrapEntry(entryFile: string): Plugin {
   };
 }
 
+// The asset is compiled inside this wrapper, at build time (for the cache) and at run time alike:
+// V8 accepts a code cache only for the same source.
+const ASSET_HEAD = '(function (exports, require, module) {';
+const ASSET_TAIL = '\n})';
+
+/** A lazily loaded module of the entry, bundled as a SEA asset. */
+interface SeaAsset {
+  /** The .ts file the entry imports dynamically. */
+  readonly file: string;
+  /** Asset keys of its bundle and of its code cache. */
+  readonly key: string;
+}
+
+/**
+ * The entry's own dynamic imports of project files become SEA assets: the import resolves to a
+ * small module that compiles the asset (with its code cache) and runs it as a CommonJS module.
+ */
+function assetImports(entryFile: string, assets: SeaAsset[]): Plugin {
+  return {
+    name: 'netplumb-sea-assets',
+    setup(b) {
+      b.onResolve({ filter: /^\.\.?\// }, (args) => {
+        if (args.kind !== 'dynamic-import' || path.resolve(args.importer) !== path.resolve(entryFile))
+          return undefined;
+        const file = path.resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+        let asset = assets.find((a) => a.file === file);
+        if (asset === undefined) {
+          asset = { file, key: `lazy${String(assets.length)}` };
+          assets.push(asset);
+        }
+        return { path: asset.key, namespace: 'netplumb-sea-asset' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'netplumb-sea-asset' }, (args) => ({
+        loader: 'js',
+        contents: [
+          "const { getAsset } = require('node:sea');",
+          "const { Script } = require('node:vm');",
+          `const source = ${JSON.stringify(ASSET_HEAD)} + getAsset('${args.path}.cjs', 'utf8') + ${JSON.stringify(ASSET_TAIL)};`,
+          `const script = new Script(source, { filename: '${args.path}.cjs', cachedData: Buffer.from(getAsset('${args.path}.cache')) });`,
+          `if (script.cachedDataRejected === true) process.stderr.write('netplumb: the code cache of ${args.path}.cjs was rejected: compiling it\\n');`,
+          'const m = { exports: {} };',
+          'script.runInThisContext()(m.exports, require, m);',
+          'module.exports = m.exports;',
+        ].join('\n'),
+      }));
+    },
+  };
+}
+
+// Run by `node -e` at build time: compiles the asset as the executable will, runs its top level
+// (module initialisation only: the entry calls its exports later), then saves the code cache.
+const MAKE_CODE_CACHE = `
+const fs = require('node:fs');
+const { Script } = require('node:vm');
+const [head, tail, file, cache, filename] = process.argv.slice(1);
+const script = new Script(head + fs.readFileSync(file, 'utf8') + tail, { filename });
+script.runInThisContext()({}, require, { exports: {} });
+fs.writeFileSync(cache, script.createCachedData());
+`;
+
+const BUNDLE: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  logLevel: 'error',
+  // Less to read and compile at each start. Names kept: pino's error serializer logs
+  // err.constructor.name.
+  minify: true,
+  keepNames: true,
+  // import.meta.url is only used to find files next to the sources; a SEA has none.
+  define: { 'import.meta.url': '"file:///netplumb-sea/main.cjs"' },
+};
+
+/** Bundles each asset and makes its code cache; returns the sea-config `assets` map. */
+async function buildAssets(work: string, assets: readonly SeaAsset[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const a of assets) {
+    const js = path.join(work, `${a.key}.cjs`);
+    const cache = path.join(work, `${a.key}.cache`);
+    await build({ ...BUNDLE, entryPoints: [a.file], outfile: js });
+    await run(process.execPath, ['-e', MAKE_CODE_CACHE, ASSET_HEAD, ASSET_TAIL, js, cache, `${a.key}.cjs`], {
+      cwd: work,
+    });
+    out[`${a.key}.cjs`] = js;
+    out[`${a.key}.cache`] = cache;
+  }
+  return out;
+}
+
 export interface SeaOptions {
   /** Project root (holds node_modules/postject). */
   readonly root: string;
@@ -64,22 +158,15 @@ export async function buildSea(o: SeaOptions): Promise<number> {
   await mkdir(work, { recursive: true });
   try {
     const bundle = path.join(work, 'main.cjs');
+    const entry = path.join(o.root, o.entry);
+    const assets: SeaAsset[] = [];
     await build({
-      entryPoints: [path.join(o.root, o.entry)],
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
+      ...BUNDLE,
+      entryPoints: [entry],
       outfile: bundle,
-      plugins: [wrapEntry(path.join(o.root, o.entry))],
-      logLevel: 'error',
-      // A smaller script to read and deserialize at each start (VERSION: 2.3 -> 1.2 MB). Names kept:
-      // pino's error serializer logs err.constructor.name.
-      minify: true,
-      keepNames: true,
-      // import.meta.url is only used to find files next to the sources; a SEA has none.
-      define: { 'import.meta.url': '"file:///netplumb-sea/main.cjs"' },
+      plugins: [wrapEntry(entry), assetImports(entry, assets)],
     });
+    const assetFiles = await buildAssets(work, assets);
     const blob = path.join(work, 'sea.blob');
     const config = path.join(work, 'sea-config.json');
     await writeFile(
@@ -91,6 +178,7 @@ export async function buildSea(o: SeaOptions): Promise<number> {
         // V8's code cache of the bundle, made at build time: the executable skips compiling it at
         // each start (the CNI runtime starts one per call).
         useCodeCache: true,
+        assets: assetFiles,
       }),
     );
     await run(process.execPath, ['--experimental-sea-config', config]);
