@@ -1,13 +1,13 @@
 // `netplumb device-plugin` as a real process against the fake kubelet and a simulated node.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { setLinkState, simulatedNode } from '../sim/simulated-node.js';
 import { startFakeKubelet } from '../sim/kubelet.js';
-import { nodeArgsFor } from './support/bin.js';
+import { nodeArgsFor, TSX_LOADER } from './support/bin.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -122,4 +122,66 @@ describe('netplumb device-plugin', () => {
     expect(code).toBe(2);
     expect(stderr).toContain('resourceList[0].selectors.driver: unknown key; did you mean drivers?');
   });
+});
+
+// An ESM resolve hook that appends every resolved URL to $NP_TRACE (the loader thread shares env).
+const TRACE_HOOKS = `import { appendFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) {
+  const r = await next(spec, ctx);
+  appendFileSync(process.env.NP_TRACE, r.url + '\\n');
+  return r;
+}
+`;
+
+/** The packages the plugin process loaded (node_modules/<name>), from start to SIGTERM. */
+async function packagesLoaded(f: Awaited<ReturnType<typeof fixture>>, extra: readonly string[]) {
+  await writeFile(path.join(f.dir, 'hooks.mjs'), TRACE_HOOKS);
+  await writeFile(
+    path.join(f.dir, 'trace.mjs'),
+    "import { register } from 'node:module';\nregister(new URL('./hooks.mjs', import.meta.url));\n",
+  );
+  const trace = path.join(f.dir, 'loaded.txt');
+  const kubelet = await startFakeKubelet({ root: f.kubeletRoot, podResources: false });
+  cleanups.push(() => kubelet.stop());
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      TSX_LOADER,
+      '--import',
+      path.join(f.dir, 'trace.mjs'),
+      ...nodeArgsFor('bin/netplumb.ts').slice(2),
+      'device-plugin',
+      ...f.args,
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, NP_TRACE: trace } },
+  );
+  const exit = new Promise((resolve) => child.on('exit', resolve));
+  cleanups.push(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+  });
+  await kubelet.waitForPlugin('intel.com/net', 60_000);
+  await kubelet.allocate('intel.com/net', ['0000:3b:02.0']);
+  child.kill('SIGTERM');
+  await exit;
+  const urls = (await readFile(trace, 'utf8')).split('\n');
+  return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+}
+
+describe('what the device plugin loads (issue 16: RSS at rest)', () => {
+  it('loads neither prom-client nor the doctor (systeminformation) nor client-node without --metrics-address; prom-client with it', async () => {
+    const f = await fixture();
+    const plain = await packagesLoaded(f, []);
+    expect(plain.has('@grpc/grpc-js')).toBe(true);
+    for (const pkg of ['prom-client', 'systeminformation', '@kubernetes/client-node', 'pino-pretty'])
+      expect(plain.has(pkg), pkg).toBe(false);
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const f2 = await fixture();
+    const served = await packagesLoaded(f2, ['--metrics-address', `127.0.0.1:${String(port)}`]);
+    expect(served.has('prom-client')).toBe(true);
+  }, 120_000);
 });
