@@ -5,6 +5,7 @@
 // (test/cluster/vitest.config.ts orders the files), on a fresh install it makes and removes itself.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { kubectl, kubectlJson, ROOT, waitFor } from './support/cluster.js';
 import { getPod, networkStatus, podEnv, waitPodReady } from './support/k8s.js';
 import { createTestNode } from './support/node.js';
@@ -34,10 +35,10 @@ let node: TestNode;
 let nads: Obj[] = [];
 let pods: Obj[] = [];
 
-/** The examples overlay as the API would get it (kubectl's client-side dry run, JSON). */
+/** The objects of the examples overlay (`kubectl kustomize`). */
 async function examples(): Promise<Obj[]> {
-  const list = await kubectlJson<{ items: Obj[] }>(['create', '-k', EXAMPLES, '--dry-run=client']);
-  return list.items;
+  const { stdout } = await kubectl(['kustomize', EXAMPLES]);
+  return parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
 }
 
 /** The pod without any hand-written resources, renamed so it does not meet netplumb.test.ts's. */
