@@ -62,6 +62,7 @@ interface ServeFlags {
   networkResourceNameKeys: string[];
   controlSwitchesConfigmap: string;
   namespace?: string;
+  multusNamespace: string;
   logLevel: string;
 }
 
@@ -118,6 +119,11 @@ function serveCommand(deps: WebhookCommandDeps): Command {
       '--namespace <ns>',
       'namespace of that ConfigMap (default env POD_NAMESPACE, else NAMESPACE, else netplumb)',
     )
+    .option(
+      '--multus-namespace <ns>',
+      'as the CNI config key: where a v1.multus-cni.io/default-network name is looked up',
+      META_DEFAULTS.multusNamespace,
+    )
     .option('--log-level <level>', 'pino level', 'info')
     .action(async (f: ServeFlags) => {
       const logger = pino({ level: f.logLevel, base: { component: 'webhook' } }, pino.destination(2));
@@ -162,6 +168,7 @@ function serve(f: ServeFlags, logger: Logger, namespace: string): Promise<Runnin
       globalNamespaces: f.globalNamespaces,
       honorExistingResources: f.honorResources,
       resourceNameKeys: f.networkResourceNameKeys,
+      multusNamespace: f.multusNamespace,
     },
   });
 }

@@ -3,7 +3,14 @@ import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { JsonObject } from '../lib/json.js';
 import type { NadInfo } from '../cni/meta/kube.js';
-import { AdmissionDenial, INJECTED_ANNOTATION, computeMutation, nadKey, networksOf } from './mutate.js';
+import {
+  AdmissionDenial,
+  INJECTED_ANNOTATION,
+  computeMutation,
+  defaultNetworkOf,
+  nadKey,
+  networksOf,
+} from './mutate.js';
 import type { MutationOptions, NadLookup } from './mutate.js';
 import { podView } from './pod.js';
 import { PODNETINFO_PATH } from './downward-api.js';
@@ -37,12 +44,13 @@ function podObject(
 function admit(pod: JsonObject, nads: readonly NadInfo[], opts: MutationOptions = OPTS) {
   const view = podView(pod, 'ns1');
   const selections = networksOf(view, opts);
+  const cluster = defaultNetworkOf(view, opts);
   const lookups = new Map<string, NadLookup>();
-  for (const s of selections) {
+  for (const s of cluster === undefined ? selections : [...selections, cluster]) {
     const found = nads.find((n) => n.namespace === s.namespace && n.name === s.name);
     lookups.set(nadKey(s), found ? { kind: 'found', nad: found } : { kind: 'missing' });
   }
-  const mutation = computeMutation(view, selections, lookups, opts);
+  const mutation = computeMutation(view, selections, lookups, opts, cluster);
   const patched = jsonpatch.applyPatch(structuredClone(pod), mutation.patch, true, false).newDocument;
   return { mutation, patched };
 }
@@ -341,5 +349,24 @@ describe("computeMutation: network-resources-injector's switches", () => {
     expect((none.patched['metadata'] as { annotations: Record<string, string> }).annotations[NETWORKS]).toBe(
       'vf-a,vf-a',
     );
+  });
+
+  it('counts the devices of the v1.multus-cni.io/default-network override, read where the CNI reads it', () => {
+    const nads = [
+      nad('kube-system', 'sriov-cluster', { [RESOURCE]: 'r.io/c' }),
+      nad('ns1', 'vf-a', { [RESOURCE]: 'r.io/a' }),
+    ];
+    const pod = podObject({ 'v1.multus-cni.io/default-network': 'sriov-cluster', [NETWORKS]: 'vf-a' }, [
+      { name: 'app' },
+    ]);
+    // Namespace isolation does not apply to the cluster network (as in the meta-plugin).
+    const { patched } = admit(pod, nads, { ...OPTS, namespaceIsolation: true });
+    expect(resourcesOf(containerAt(patched, 0), 'requests')).toEqual({ 'r.io/a': '1', 'r.io/c': '1' });
+    const alone = podObject({ 'v1.multus-cni.io/default-network': 'kube-system/sriov-cluster' }, [
+      { name: 'app' },
+    ]);
+    expect(resourcesOf(containerAt(admit(alone, nads).patched, 0), 'limits')).toEqual({ 'r.io/c': '1' });
+    const two = podObject({ 'v1.multus-cni.io/default-network': 'a,b' }, [{ name: 'app' }]);
+    expect(() => admit(two, nads)).toThrow(AdmissionDenial);
   });
 });

@@ -2,8 +2,10 @@
 // (`networksOf`), then, given what each NAD lookup found, the JSON patch and the warnings
 // (`computeMutation`). Pure: the server does the lookups in between.
 import {
+  DEFAULT_NETWORK_ANNOTATION,
   NETWORKS_ANNOTATION,
   RESOURCE_NAME_ANNOTATION,
+  parseDefaultNetworkAnnotation,
   parseNetworksAnnotation,
 } from '../cni/meta/annotations.js';
 import type { NetworkSelection } from '../cni/meta/annotations.js';
@@ -48,6 +50,8 @@ export interface MutationOptions {
   readonly resourceNameKeys?: readonly string[];
   /** NRI's user-defined injections (ConfigMap `nri-control-switches`). */
   readonly userInjections?: readonly UserInjection[];
+  /** The meta-plugin's multusNamespace: where a `v1.multus-cni.io/default-network` name is looked up (default kube-system). */
+  readonly multusNamespace?: string;
 }
 
 export interface Mutation {
@@ -85,6 +89,25 @@ export function networksOf(pod: PodView, opts?: Pick<MutationOptions, 'userInjec
   }
 }
 
+/**
+ * The pod's `v1.multus-cni.io/default-network` override (its devices count too; the meta-plugin
+ * reads it from multusNamespace unless it names a namespace, without namespace isolation).
+ */
+export function defaultNetworkOf(
+  pod: PodView,
+  opts?: Pick<MutationOptions, 'userInjections' | 'multusNamespace'>,
+): NetworkSelection | undefined {
+  const value = withInjected(pod, injectedAnnotations(pod, opts?.userInjections)).annotations?.[
+    DEFAULT_NETWORK_ANNOTATION
+  ];
+  if (value === undefined || value.trim() === '') return undefined;
+  try {
+    return parseDefaultNetworkAnnotation(value, opts?.multusNamespace ?? 'kube-system');
+  } catch (err) {
+    throw new AdmissionDenial((err as Error).message, { cause: err });
+  }
+}
+
 /** The container that gets the requests; AdmissionDenial when the annotation names none of them. */
 export function targetContainer(pod: PodView): ContainerView | undefined {
   const wanted = pod.annotations?.[RESOURCES_CONTAINER_ANNOTATION];
@@ -112,9 +135,10 @@ function tallyOne(
   pod: PodView,
   s: NetworkSelection,
   l: NadLookup | undefined,
+  isolated = true,
 ): void {
   const key = nadKey(s);
-  if (!isolationAllows(opts, pod.namespace, s)) {
+  if (isolated && !isolationAllows(opts, pod.namespace, s)) {
     t.warnings.push(
       `network ${key}: namespace isolation forbids it for a pod in ${pod.namespace}; not counted`,
     );
@@ -176,6 +200,7 @@ export function computeMutation(
   selections: readonly NetworkSelection[],
   lookups: ReadonlyMap<string, NadLookup>,
   opts: MutationOptions,
+  defaultNetwork?: NetworkSelection,
 ): Mutation {
   const injected: InjectedAnnotations = injectedAnnotations(pod, opts.userInjections);
   const t: Tally = {
@@ -188,11 +213,13 @@ export function computeMutation(
   const annotations: Record<string, string> = { ...injected.add };
   const merged = withInjected(pod, injected);
   for (const s of selections) tallyOne(t, opts, merged, s, lookups.get(nadKey(s)));
-  const patch: PatchOperation[] = selections.length > 0 ? devicesPatch(merged, t, opts, annotations) : [];
+  if (defaultNetwork) tallyOne(t, opts, merged, defaultNetwork, lookups.get(nadKey(defaultNetwork)), false);
+  const networks = selections.length > 0 || defaultNetwork !== undefined;
+  const patch: PatchOperation[] = networks ? devicesPatch(merged, t, opts, annotations) : [];
   const ns = nodeSelectorPatch(pod.nodeSelector, t.labels);
   patch.push(...ns.patch, ...annotationsPatch(pod, annotations));
   t.warnings.push(...ns.warnings);
-  if (opts.downwardApi && selections.length > 0) {
+  if (opts.downwardApi && networks) {
     const d = downwardApiPatch(pod, opts.downwardApiHugepages ?? false);
     patch.push(...d.patch);
     t.warnings.push(...d.warnings);

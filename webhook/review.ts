@@ -6,7 +6,14 @@ import { z } from 'zod';
 import type { JsonObject } from '../lib/json.js';
 import { applySwitches } from './control-switches.js';
 import type { ControlSwitches } from './control-switches.js';
-import { AdmissionDenial, computeMutation, nadKey, networksOf, targetContainer } from './mutate.js';
+import {
+  AdmissionDenial,
+  computeMutation,
+  defaultNetworkOf,
+  nadKey,
+  networksOf,
+  targetContainer,
+} from './mutate.js';
 import type { Mutation, MutationOptions, NadLookup } from './mutate.js';
 import { podView } from './pod.js';
 import { injectedAnnotations, withInjected } from './user-injections.js';
@@ -114,8 +121,10 @@ export async function handleReview(text: string, deps: ReviewDeps): Promise<Revi
   const options = deps.switches === undefined ? deps.options : applySwitches(deps.options, deps.switches());
   try {
     const selections = networksOf(pod, options);
+    const cluster = defaultNetworkOf(pod, options);
     targetContainer(withInjected(pod, injectedAnnotations(pod, options.userInjections)));
-    const mutation = computeMutation(pod, selections, await lookupAll(deps, selections), options);
+    const wanted = cluster === undefined ? selections : [...selections, cluster];
+    const mutation = computeMutation(pod, selections, await lookupAll(deps, wanted), options, cluster);
     const response: JsonObject = { allowed: true };
     if (mutation.patch.length > 0) {
       response['patchType'] = 'JSONPatch';
