@@ -102,7 +102,11 @@ export async function startWebhook(deps: WebhookDeps): Promise<RunningWebhook> {
       review: { options: deps.options, switches: switches.now, lookups: () => source.session() },
     },
     deps.listen,
-  );
+  ).catch(async (err: unknown) => {
+    // The watches already run: stop them, or their retry timers keep a failed `serve` alive.
+    await Promise.all([source.stop(), deps.switches?.stop()]);
+    throw err;
+  });
   const stopTls = watchTls({
     settings: deps.tls,
     current: initial,
