@@ -21,7 +21,8 @@ export function loadKubeConfig(kubeconfig: string | undefined): KubeAccess {
   return loadKubeAccess(kubeconfig);
 }
 
-interface Kind<T> {
+/** What a list+watch source lists and watches, and how it converts and keys the objects. */
+export interface Kind<T> {
   readonly path: string;
   /** Extra query (e.g. fieldSelector=...), without the leading `&`. */
   readonly query: string;
@@ -40,7 +41,7 @@ class GoneError extends Error {
   override readonly name = 'GoneError';
 }
 
-function listWatchSource<T>(api: KubeAccess, kind: Kind<T>, retryMs: number): WatchSource<T> {
+export function listWatchSource<T>(api: KubeAccess, kind: Kind<T>, retryMs: number): WatchSource<T> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: { abort(): void } | undefined;
