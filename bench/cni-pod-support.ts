@@ -35,8 +35,8 @@ export interface Artifacts {
 
 const SOURCE_DIRS = ['lib', 'proto', 'sriov', 'device-plugin', 'cni', 'webhook', 'bin'];
 
-/** The product's .ts files transpiled one by one (what `tsc` emits, without its type check). */
-async function buildJs(root: string, out: string): Promise<string> {
+/** The product's .ts files transpiled one by one (what `tsc` emits, without its type check); returns bin/netplumb.js. */
+export async function buildJs(root: string, out: string): Promise<string> {
   const files: string[] = [];
   for (const dir of SOURCE_DIRS) {
     if (!existsSync(path.join(root, dir))) continue;

@@ -8,15 +8,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { build } from 'esbuild';
 import { AllocateResponse, DevicePluginClient } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import type { AllocateRequest } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import { startFakeKubelet } from '../sim/kubelet.js';
+import { buildJs } from './cni-pod-support.js';
 import type { WrittenNode } from '../sim/simulated-node.js';
 import type { Reporter } from './types.js';
 
@@ -48,25 +48,6 @@ async function daemonSetNodeFlags(root: string): Promise<string[]> {
   const yaml = await readFile(path.join(root, 'deployments', 'device-plugin.yaml'), 'utf8');
   const command = /\n\s+command:\n((?:\s+- .*\n)+)/.exec(yaml)?.[1] ?? '';
   return [...command.matchAll(/- (--\S+)/g)].map((m) => m[1] ?? '');
-}
-
-/** The product's .ts files transpiled one by one, inside node_modules so packages resolve. */
-async function buildJs(root: string, out: string): Promise<void> {
-  const files: string[] = [];
-  for (const dir of ['lib', 'proto', 'sriov', 'device-plugin', 'cni', 'webhook', 'bin'])
-    for (const f of await readdir(path.join(root, dir), { recursive: true }))
-      if (f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
-        files.push(path.join(root, dir, f));
-  await build({
-    entryPoints: files,
-    outdir: out,
-    outbase: root,
-    bundle: false,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    logLevel: 'error',
-  });
 }
 
 // A DevicePlugin server with nothing behind it: grpc-js and the generated codec only.
