@@ -403,8 +403,19 @@ export async function run(report: Reporter): Promise<void> {
   let api: FakeApiServer | undefined;
   let spawner: HelperSpawner | undefined;
   let art: Artifacts | undefined;
+  // Ctrl-C or a kill must not leave the daemon, its helper and the netns behind: the signal ends the
+  // run and the finally below tears everything down.
+  let onSignal = (): void => undefined;
+  const interrupted = new Promise<never>((_, reject) => {
+    onSignal = () => {
+      reject(new Error('bench cni-pod interrupted: cleaning up'));
+    };
+  });
+  interrupted.catch(() => undefined);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
-    const s = await setUp(e);
+    const s = await Promise.race([setUp(e), interrupted]);
     api = s.api;
     art = s.art;
     const socket = path.join(tmp, 'run', 'cni.sock');
@@ -413,12 +424,13 @@ export async function run(report: Reporter): Promise<void> {
     await waitFor(socket, 30_000);
     spawner = createHelperSpawner({ helper: s.art.spawner });
     const confs = metaConfs(e, s.kubeconfig, socket);
-    await measure(
-      report,
-      { spawner, env: e, art: s.art, thickConf: confs.thick, thinConf: confs.thin },
-      daemon,
-    );
+    await Promise.race([
+      measure(report, { spawner, env: e, art: s.art, thickConf: confs.thick, thinConf: confs.thin }, daemon),
+      interrupted,
+    ]);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (daemon !== undefined && daemon.exitCode === null) {
       const d = daemon;
       await new Promise((res) => {
