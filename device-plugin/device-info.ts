@@ -1,13 +1,12 @@
 // Device Information Spec files under --devinfo-dir and CDI specs under --cdi-dir: written
 // atomically (temp + rename), removed for the whole pool on start and stop.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PoolConfig } from './config.js';
 import { cdiKind, deviceInfoFileName, deviceSpecs } from './allocate.js';
 import type { HostDevices } from './allocate.js';
 import type { PoolDevice } from './pools.js';
-import { tempPathFor, writeFileAtomic } from '../lib/atomic-file.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../lib/atomic-file.js';
 import { BDF_PATTERN } from '../sriov/pci.js';
 
 // Like SRIOV-DP (os.WriteFile with 0444) the mode is subject to the umask; no extra chmod. The
@@ -18,24 +17,10 @@ function writeAtomically(file: string, text: string, mode: number): Promise<void
 
 /**
  * writeAtomically with blocking calls: Allocate writes a few hundred bytes per device, on tmpfs in
- * production (/var/run), where the four libuv threadpool round trips of the async calls cost more
- * than the write itself.
+ * production (/var/run), where the threadpool round trips of the async calls cost more than the write.
  */
 function writeAtomicallySync(file: string, text: string, mode: number): void {
-  const tmp = tempPathFor(file);
-  try {
-    try {
-      writeFileSync(tmp, text, { mode });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(tmp, text, { mode });
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeFileAtomicSync(file, text, { mode, createDir: true });
 }
 
 /** Replaces the device-info file of one device (SRIOV-DP deletes then writes, mode 0444). */

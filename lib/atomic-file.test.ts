@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempPathFor, writeFileAtomic } from './atomic-file.js';
+import { tempPathFor, writeFileAtomic, writeFileAtomicSync } from './atomic-file.js';
 
 describe('writeFileAtomic', () => {
   let dir: string;
@@ -34,6 +34,43 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(file, 'x')).rejects.toMatchObject({ code: 'ENOENT' });
     await writeFileAtomic(file, 'x', { createDir: true });
     expect((await stat(file)).isFile()).toBe(true);
+  });
+});
+
+describe('writeFileAtomicSync', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'np-atomic-sync-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replaces the content with the mode asked for and leaves no temp file behind', async () => {
+    const file = path.join(dir, 'f.json');
+    writeFileAtomicSync(file, 'one');
+    writeFileAtomicSync(file, 'two', { mode: 0o600 });
+    expect(await readFile(file, 'utf8')).toBe('two');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await readdir(dir)).toEqual(['f.json']);
+  });
+
+  it('creates the parent directory only when asked', async () => {
+    const file = path.join(dir, 'a', 'b', 'f');
+    expect(() => {
+      writeFileAtomicSync(file, 'x');
+    }).toThrow(expect.objectContaining({ code: 'ENOENT' }) as Error);
+    writeFileAtomicSync(file, 'x', { createDir: true });
+    expect((await stat(file)).isFile()).toBe(true);
+  });
+
+  it('removes its temp file when the rename fails', async () => {
+    const file = path.join(dir, 'taken');
+    await mkdir(path.join(file, 'child'), { recursive: true });
+    expect(() => {
+      writeFileAtomicSync(file, 'x');
+    }).toThrow();
+    expect(await readdir(dir)).toEqual(['taken']);
   });
 });
 

@@ -2,6 +2,7 @@
 // named temp file in the same directory, then rename(2). Used for every cache, state record and
 // generated file, and (tempPathFor) for every copy that is renamed into place.
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -35,6 +36,31 @@ export async function writeFileAtomic(
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * writeFileAtomic with blocking calls, for small files on a hot path (a DEL cache, a device-info
+ * file: a few KB into the page cache or tmpfs), where the libuv threadpool round trips of the async
+ * calls cost more CPU than the write itself.
+ */
+export function writeFileAtomicSync(file: string, data: string, opts: AtomicWriteOptions = {}): void {
+  const tmp = tempPathFor(file);
+  const write = (): void => {
+    writeFileSync(tmp, data, opts.mode === undefined ? {} : { mode: opts.mode });
+  };
+  try {
+    try {
+      write();
+    } catch (err) {
+      if (opts.createDir !== true || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(file), { recursive: true });
+      write();
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
     throw err;
   }
 }

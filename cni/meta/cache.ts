@@ -8,8 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { CniError, CniErrorCode } from '../errors.js';
 import type { JsonObject } from '../../lib/json.js';
-import { tempPathFor } from '../../lib/atomic-file.js';
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 
 export const CACHE_KIND = 'netplumbCacheV1';
 
@@ -69,38 +68,19 @@ export function cachePath(cniDir: string, containerId: string): string {
   return path.join(cniDir, containerId);
 }
 
-/**
- * temp + rename, with synchronous calls: a cache is a few KB into the page cache (no fsync), and
- * the four async hops (open, write, close, rename through the threadpool) cost ~1 ms of CPU per
- * write against ~0.2 ms (bench cni-pod writes five per ADD).
- */
-function writeAtomicSync(file: string, data: string): void {
-  const tmp = tempPathFor(file);
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, data);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 export async function writeCache(cniDir: string, cache: MetaCache): Promise<void> {
   const file = cachePath(cniDir, cache.containerId);
   try {
     const data = JSON.stringify(cache);
+    // Blocking calls: a cache is a few KB into the page cache, written five times per ADD in bench
+    // cni-pod, and the async calls' threadpool hops cost ~1 ms of CPU per write against ~0.2 ms.
     try {
-      writeAtomicSync(file, data);
+      writeFileAtomicSync(file, data, { mode: 0o600 });
     } catch (err) {
       // mkdir only when the directory is missing: not once per write on the ADD path.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(cniDir, { recursive: true, mode: 0o700 });
-      writeAtomicSync(file, data);
+      writeFileAtomicSync(file, data, { mode: 0o600 });
     }
   } catch (err) {
     throw new CniError(CniErrorCode.IoFailure, `cannot write DEL cache ${file}: ${(err as Error).message}`, {
