@@ -26,6 +26,7 @@ import {
   decodeResults,
   delAll,
   fetchDevices,
+  joinDelErrors,
   listOf,
   publishStatus,
   recordAddedEvents,
@@ -185,10 +186,8 @@ async function del(deps: MetaPluginDeps, call: DelCall): Promise<void> {
   const atts = cache.attachments.map((a) => (a.cniArgs.length > 0 ? a : { ...a, cniArgs: args }));
   const errors = await delAll(chain, atts, call, log);
   if (errors.length === 0 || !conf.retryDeleteOnError) await removeCache(conf.cniDir, call.containerId);
-  const [first] = errors;
-  if (first !== undefined) {
-    throw new CniError(first.code, errors.map((e) => e.message).join(' / '), { cause: errors });
-  }
+  const failed = joinDelErrors(errors);
+  if (failed !== undefined) throw failed;
 }
 
 async function check(deps: MetaPluginDeps, call: CheckCall): Promise<void> {

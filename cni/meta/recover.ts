@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import { createCommandRunner } from '../../lib/command.js';
 import type { CommandRunner } from '../../lib/command.js';
 import { createChainRunner } from '../chain.js';
-import { CniError } from '../errors.js';
 import type { DelCall } from '../skel.js';
 import type { MetaConf } from './config.js';
 import type { MetaPluginDeps } from './deps.js';
@@ -17,7 +16,7 @@ import type { CachedAttachment } from './cache.js';
 import { attachmentsWithDevices, planCall, podArgs } from './plan.js';
 import type { DeviceFor } from './plan.js';
 import { getPod, resolveCluster, resolveExtras } from './resolve.js';
-import { delAll, fetchDevices } from './run.js';
+import { delAll, fetchDevices, joinDelErrors } from './run.js';
 
 /** host-local's default data directory. */
 export const HOST_LOCAL_DATA_DIR = '/var/lib/cni/networks';
@@ -182,7 +181,6 @@ export async function delClusterWithoutCache(
     { delegates: atts.map((a) => `${a.name}:${a.ifname}`), failed: errors.length },
     'no DEL cache: DEL of the cluster network from the config',
   );
-  const [first] = errors;
-  if (first !== undefined)
-    throw new CniError(first.code, errors.map((e) => e.message).join(' / '), { cause: errors });
+  const failed = joinDelErrors(errors);
+  if (failed !== undefined) throw failed;
 }

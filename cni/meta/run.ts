@@ -103,6 +103,14 @@ export async function delAll(
   return errors;
 }
 
+/** delAll's errors as one error: the first one's code and every message; undefined when there are none. */
+export function joinDelErrors(errors: readonly CniError[]): CniError | undefined {
+  const [first] = errors;
+  return first === undefined
+    ? undefined
+    : new CniError(first.code, errors.map((e) => e.message).join(' / '), { cause: errors });
+}
+
 /** One ADD in progress: what ran so far and its cache. */
 export interface AddRun {
   readonly conf: MetaConf;
