@@ -153,6 +153,16 @@ export interface DaemonSetInfo {
   readonly deleting: boolean;
 }
 
+/** A DaemonSet object (from a list, a watch event or a GET) as DaemonSetInfo. */
+export function daemonSetInfoOf(o: unknown): DaemonSetInfo {
+  const meta = obj(obj(o)['metadata']);
+  const n = meta['name'];
+  return {
+    name: typeof n === 'string' ? n : '',
+    deleting: meta['deletionTimestamp'] !== undefined && meta['deletionTimestamp'] !== null,
+  };
+}
+
 /**
  * One DaemonSet, by name (`fieldSelector=metadata.name=…`: RBAC `resourceNames` then covers list and
  * watch as well as get).
@@ -168,14 +178,7 @@ export function createDaemonSetWatch(
     {
       path: `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`,
       query: `fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`,
-      convert: (o) => {
-        const meta = obj(obj(o)['metadata']);
-        const n = meta['name'];
-        return {
-          name: typeof n === 'string' ? n : '',
-          deleting: meta['deletionTimestamp'] !== undefined && meta['deletionTimestamp'] !== null,
-        };
-      },
+      convert: daemonSetInfoOf,
       key: (d) => d.name,
     },
     retryMs,

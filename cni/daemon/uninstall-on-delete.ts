@@ -12,8 +12,7 @@
 // refused GET waits briefly for the watch. Without evidence of a deletion the answer is "restart".
 import type { Logger } from 'pino';
 import type { KubeAccess } from '../meta/kube-rest.js';
-import { createDaemonSetWatch } from './kube-informers.js';
-import type { DaemonSetInfo } from './kube-informers.js';
+import { createDaemonSetWatch, daemonSetInfoOf } from './kube-informers.js';
 
 /** What is known of the DaemonSet: it exists, it has a deletionTimestamp, or it is gone. */
 export type DaemonSetState = 'present' | 'deleting' | 'gone';
@@ -88,7 +87,7 @@ async function getState(
     }, timeoutMs);
   });
   const answer = api.request('GET', url).then(
-    (body): GetAnswer => ({ kind: 'ok', state: daemonSetOf(body).deleting ? 'deleting' : 'present' }),
+    (body): GetAnswer => ({ kind: 'ok', state: daemonSetInfoOf(body).deleting ? 'deleting' : 'present' }),
     (err: unknown): GetAnswer => {
       const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
       if (code === 404) return { kind: 'ok', state: 'gone' };
@@ -101,14 +100,6 @@ async function getState(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function daemonSetOf(body: unknown): DaemonSetInfo {
-  const meta =
-    typeof body === 'object' && body !== null
-      ? (body as { metadata?: { deletionTimestamp?: unknown } }).metadata
-      : undefined;
-  return { name: '', deleting: meta?.deletionTimestamp !== undefined && meta.deletionTimestamp !== null };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -140,19 +131,20 @@ export function trackDaemonSet(
       logger.warn({ err, daemonSet: `${namespace}/${name}` }, 'DaemonSet watch broke; retrying');
     },
   });
+  const watched = (): DaemonSetState | undefined => (listed ? state : undefined);
   return {
-    watched: () => (listed ? state : undefined),
+    watched,
     async decide() {
-      const seen = decideUninstall(listed ? state : undefined, undefined);
+      const seen = decideUninstall(watched(), undefined);
       if (seen.uninstall) return seen;
       const get = await getState(api, namespace, name, o.getTimeoutMs ?? 5000);
       if (get.kind !== 'ok') {
         // Revoked credentials or a slow API: give the watch a moment to deliver a pending deletion.
         const until = performance.now() + (o.refusedWaitMs ?? 3000);
-        while (performance.now() < until && !decideUninstall(listed ? state : undefined, undefined).uninstall)
+        while (performance.now() < until && !decideUninstall(watched(), undefined).uninstall)
           await sleep(100);
       }
-      return decideUninstall(listed ? state : undefined, get);
+      return decideUninstall(watched(), get);
     },
     stop: () => source.stop(),
   };
