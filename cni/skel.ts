@@ -13,8 +13,6 @@ import { decodeResult, encodeResult, printJson } from './result.js';
 import type { CniResult } from './result.js';
 import { DEFAULT_CONFIG_VERSION, versionAtLeast } from './version.js';
 
-export { aboutOutsideCniCall } from './about.js';
-
 export interface CniRequest {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdin: string;
