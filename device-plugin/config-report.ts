@@ -2,6 +2,7 @@
 // SRIOV-DP ignores them (logged with their JSON path, counted in netplumb_dp_config_warnings),
 // pools left out (netplumb_dp_config_pool_errors), and netdevs no pool offers (the uplink).
 import type { Logger } from 'pino';
+import { formatConfigPath } from '../lib/config-path.js';
 import type { DevicePluginConfig } from './config.js';
 import type { DevicePluginMetrics } from './metrics.js';
 import { ignoredPfNameEntries } from './selectors.js';
@@ -13,7 +14,10 @@ function ignoredPfNamePaths(c: DevicePluginConfig): { resource: string; path: st
     if (pool.deviceType === 'nic') return;
     pool.selectors.forEach((sel, j) => {
       for (const k of ignoredPfNameEntries(sel.pfNames))
-        out.push({ resource: pool.fullName, path: `resourceList[${i}].selectors[${j}].pfNames[${k}]` });
+        out.push({
+          resource: pool.fullName,
+          path: formatConfigPath(['resourceList', i, 'selectors', j, 'pfNames', k]),
+        });
     });
   });
   return out;
