@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createExecRunner, createInProcessRunner, createPluginLookup } from '../exec.js';
 import type { PluginLookup, PluginRunner, ProcessSpawner } from '../exec.js';
-import { createHelperSpawner, createSpawnerCommandRunner, definedEnv } from './spawner/client.js';
+import { createHelperSpawner, createSpawnerCommandRunner } from './spawner/client.js';
 import { createIproute2PodRoutes } from '../meta/default-route.js';
 import { createIproute2PodNetns } from '../meta/pod-netns.js';
 import { withBackgroundEvents } from './background-events.js';
@@ -123,12 +123,16 @@ function runnersByBinDir(
   lookup: PluginLookup,
   spawner: ProcessSpawner | undefined,
 ): (binDir: string) => PluginRunner {
-  const baseEnv = definedEnv(process.env);
   const runners = new Map<string, PluginRunner>();
   return (binDir) => {
     const hit = runners.get(binDir);
     if (hit !== undefined) return hit;
-    const exec = createExecRunner({ binDirs: [binDir], baseEnv, lookup, ...(spawner && { spawner }) });
+    const exec = createExecRunner({
+      binDirs: [binDir],
+      baseEnv: process.env,
+      lookup,
+      ...(spawner && { spawner }),
+    });
     const runner = createInProcessRunner(plugins, exec);
     if (runners.size < MAX_RUNNERS) runners.set(binDir, runner);
     return runner;
