@@ -104,121 +104,218 @@ function emit(watchers: Watchers, kind: 'pods' | 'nads', type: string, object: O
   for (const w of watchers[kind]) w.write(`${JSON.stringify({ type, object })}\n`);
 }
 
-export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
-  const watchers: Watchers = { pods: new Set(), nads: new Set() };
-  const pods = new Map<string, Obj>();
-  const nads = new Map<string, Obj>();
-  const requests: RecordedRequest[] = [];
-  const events: Obj[] = [];
-  const failures: Failure[] = [];
-  let conflicts = 0;
-  let rv = 1000;
-  const key = (ns: string, name: string) => `${ns}/${name}`;
+/** Everything the fake holds; each route below reads and changes it. */
+interface FakeState {
+  readonly watchers: Watchers;
+  readonly pods: Map<string, Obj>;
+  readonly nads: Map<string, Obj>;
+  readonly requests: RecordedRequest[];
+  readonly events: Obj[];
+  readonly failures: Failure[];
+  conflicts: number;
+  rv: number;
+}
 
-  function send(res: ServerResponse, code: number, body: unknown) {
-    res.writeHead(code, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
+const key = (ns: string, name: string) => `${ns}/${name}`;
+
+function send(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** PUT pods/status: the stored resourceVersion must match (else 409); spec is kept. */
+function putPodStatus(
+  s: FakeState,
+  pod: Obj,
+  ns: string,
+  name: string,
+  body: unknown,
+  res: ServerResponse,
+): void {
+  if (s.conflicts > 0) {
+    s.conflicts--;
+    pod.metadata['resourceVersion'] = String(++s.rv);
   }
-
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const method = req.method ?? 'GET';
-    const url = new URL(req.url ?? '/', 'http://fake');
-    const path = url.pathname;
-    const body =
-      method === 'PUT' || method === 'POST' || method === 'PATCH' ? await readBody(req) : undefined;
-    requests.push({ method, path, ...(body !== undefined && { body }) });
-    const failure = failures.find((f) => f.remaining > 0 && f.match.test(`${method} ${path}`));
-    if (failure !== undefined) {
-      failure.remaining--;
-      send(res, failure.status, statusBody(failure.status, 'InternalError', 'injected failure'));
-      return;
-    }
-    if (method === 'GET' && path === '/api/v1/pods') {
-      listOrWatch('pods', pods, watchers, url, res, rv);
-      return;
-    }
-    if (method === 'GET' && path === '/apis/k8s.cni.cncf.io/v1/network-attachment-definitions') {
-      listOrWatch('nads', nads, watchers, url, res, rv);
-      return;
-    }
-    let m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(path);
-    if (m !== null) {
-      const [, ns = '', name = '', sub] = m;
-      const pod = pods.get(key(ns, name));
-      if (pod === undefined) {
-        send(res, 404, statusBody(404, 'NotFound', `pods "${name}" not found`));
-        return;
-      }
-      if (method === 'GET' && sub === undefined) {
-        send(res, 200, pod);
-        return;
-      }
-      if (method === 'PUT' && sub === '/status') {
-        if (conflicts > 0) {
-          conflicts--;
-          pod.metadata['resourceVersion'] = String(++rv);
-        }
-        const incoming = body as Obj;
-        if (incoming.metadata['resourceVersion'] !== pod.metadata['resourceVersion']) {
-          send(
-            res,
-            409,
-            statusBody(
-              409,
-              'Conflict',
-              `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-            ),
-          );
-          return;
-        }
-        // pods/status keeps spec; metadata annotations and status come from the body.
-        const next: Obj = {
-          ...pod,
-          metadata: {
-            ...pod.metadata,
-            annotations: incoming.metadata.annotations ?? {},
-            resourceVersion: String(++rv),
-          },
-          status: incoming['status'] ?? pod['status'],
-        };
-        pods.set(key(ns, name), next);
-        emit(watchers, 'pods', 'MODIFIED', next);
-        send(res, 200, next);
-        return;
-      }
-      send(res, 405, statusBody(405, 'MethodNotAllowed', `${method} not supported by the fake`));
-      return;
-    }
-    const ev = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(path);
-    if (ev !== null && method === 'POST') {
-      const created = { ...(body as Obj) };
-      created.metadata = { ...created.metadata, name: `event-${++rv}`, resourceVersion: String(rv) };
-      events.push(created);
-      send(res, 201, created);
-      return;
-    }
-    m = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
-      path,
+  const incoming = body as Obj;
+  if (incoming.metadata['resourceVersion'] !== pod.metadata['resourceVersion']) {
+    send(
+      res,
+      409,
+      statusBody(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      ),
     );
-    if (m !== null && method === 'GET') {
-      const [, ns = '', name = ''] = m;
-      const nad = nads.get(key(ns, name));
-      if (nad === undefined) {
-        send(
-          res,
-          404,
-          statusBody(404, 'NotFound', `network-attachment-definitions.k8s.cni.cncf.io "${name}" not found`),
-        );
-        return;
-      }
-      send(res, 200, nad);
-      return;
-    }
-    send(res, 404, statusBody(404, 'NotFound', `the fake has no route for ${method} ${path}`));
+    return;
   }
+  // pods/status keeps spec; metadata annotations and status come from the body.
+  const next: Obj = {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: incoming.metadata.annotations ?? {},
+      resourceVersion: String(++s.rv),
+    },
+    status: incoming['status'] ?? pod['status'],
+  };
+  s.pods.set(key(ns, name), next);
+  emit(s.watchers, 'pods', 'MODIFIED', next);
+  send(res, 200, next);
+}
 
+const POD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/;
+const EVENTS_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/events$/;
+const NAD_PATH =
+  /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/;
+
+/** One pod: GET, or PUT of its status subresource. */
+function routePod(
+  s: FakeState,
+  m: RegExpExecArray,
+  method: string,
+  body: unknown,
+  res: ServerResponse,
+): void {
+  const [, ns = '', name = '', sub] = m;
+  const pod = s.pods.get(key(ns, name));
+  if (pod === undefined) {
+    send(res, 404, statusBody(404, 'NotFound', `pods "${name}" not found`));
+  } else if (method === 'GET' && sub === undefined) {
+    send(res, 200, pod);
+  } else if (method === 'PUT' && sub === '/status') {
+    putPodStatus(s, pod, ns, name, body, res);
+  } else {
+    send(res, 405, statusBody(405, 'MethodNotAllowed', `${method} not supported by the fake`));
+  }
+}
+
+function postEvent(s: FakeState, body: unknown, res: ServerResponse): void {
+  const created = { ...(body as Obj) };
+  created.metadata = { ...created.metadata, name: `event-${++s.rv}`, resourceVersion: String(s.rv) };
+  s.events.push(created);
+  send(res, 201, created);
+}
+
+function getNad(s: FakeState, m: RegExpExecArray, res: ServerResponse): void {
+  const [, ns = '', name = ''] = m;
+  const nad = s.nads.get(key(ns, name));
+  if (nad === undefined) {
+    send(
+      res,
+      404,
+      statusBody(404, 'NotFound', `network-attachment-definitions.k8s.cni.cncf.io "${name}" not found`),
+    );
+    return;
+  }
+  send(res, 200, nad);
+}
+
+async function handle(s: FakeState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  const url = new URL(req.url ?? '/', 'http://fake');
+  const path = url.pathname;
+  const body = method === 'PUT' || method === 'POST' || method === 'PATCH' ? await readBody(req) : undefined;
+  s.requests.push({ method, path, ...(body !== undefined && { body }) });
+  const failure = s.failures.find((f) => f.remaining > 0 && f.match.test(`${method} ${path}`));
+  if (failure !== undefined) {
+    failure.remaining--;
+    send(res, failure.status, statusBody(failure.status, 'InternalError', 'injected failure'));
+    return;
+  }
+  if (method === 'GET' && path === '/api/v1/pods') {
+    listOrWatch('pods', s.pods, s.watchers, url, res, s.rv);
+    return;
+  }
+  if (method === 'GET' && path === '/apis/k8s.cni.cncf.io/v1/network-attachment-definitions') {
+    listOrWatch('nads', s.nads, s.watchers, url, res, s.rv);
+    return;
+  }
+  const pod = POD_PATH.exec(path);
+  if (pod !== null) {
+    routePod(s, pod, method, body, res);
+    return;
+  }
+  if (method === 'POST' && EVENTS_PATH.test(path)) {
+    postEvent(s, body, res);
+    return;
+  }
+  const nad = NAD_PATH.exec(path);
+  if (nad !== null && method === 'GET') {
+    getNad(s, nad, res);
+    return;
+  }
+  send(res, 404, statusBody(404, 'NotFound', `the fake has no route for ${method} ${path}`));
+}
+
+/** A kubeconfig for this server: trusts its certificate, or skips verification over plain http. */
+function kubeconfigDoc(url: string, tls: FakeApiServerOptions['tls']): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    // client-node 1.x refuses plain http unless skipTLSVerify is set.
+    clusters: [
+      {
+        name: 'fake',
+        cluster:
+          tls === undefined
+            ? { server: url, 'insecure-skip-tls-verify': true }
+            : { server: url, 'certificate-authority-data': Buffer.from(tls.cert).toString('base64') },
+      },
+    ],
+    users: [{ name: 'cni', user: { token: 'fake-token' } }],
+    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'cni' } }],
+    'current-context': 'fake',
+  };
+}
+
+function podObject(s: FakeState, p: FakePodSpec): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      namespace: p.namespace,
+      name: p.name,
+      uid: p.uid ?? `uid-${p.name}`,
+      resourceVersion: String(++s.rv),
+      annotations: { ...(p.annotations ?? {}) },
+    },
+    spec: {
+      nodeName: 'node-a',
+      containers: (p.containers ?? ['app']).map((name) => ({ name, image: 'busybox' })),
+    },
+    status: { phase: 'Pending' },
+  };
+}
+
+function nadObject(
+  s: FakeState,
+  ns: string,
+  name: string,
+  config: string | object,
+  annotations: Record<string, string>,
+): Obj {
+  return {
+    apiVersion: 'k8s.cni.cncf.io/v1',
+    kind: 'NetworkAttachmentDefinition',
+    metadata: { namespace: ns, name, uid: `nad-${name}`, resourceVersion: String(++s.rv), annotations },
+    spec: config === '' ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
+  };
+}
+
+export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+  const s: FakeState = {
+    watchers: { pods: new Set(), nads: new Set() },
+    pods: new Map(),
+    nads: new Map(),
+    requests: [],
+    events: [],
+    failures: [],
+    conflicts: 0,
+    rv: 1000,
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    handle(req, res).catch((err: unknown) => {
+    handle(s, req, res).catch((err: unknown) => {
       send(res, 500, statusBody(500, 'InternalError', String(err)));
     });
   };
@@ -239,74 +336,36 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
 
   return {
     url,
-    requests,
+    requests: s.requests,
     connections: () => connections,
-    events,
+    events: s.events,
     addPod(p) {
-      pods.set(key(p.namespace, p.name), {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: {
-          namespace: p.namespace,
-          name: p.name,
-          uid: p.uid ?? `uid-${p.name}`,
-          resourceVersion: String(++rv),
-          annotations: { ...(p.annotations ?? {}) },
-        },
-        spec: {
-          nodeName: 'node-a',
-          containers: (p.containers ?? ['app']).map((name) => ({ name, image: 'busybox' })),
-        },
-        status: { phase: 'Pending' },
-      });
-      emit(watchers, 'pods', 'ADDED', pods.get(key(p.namespace, p.name)) as Obj);
+      const pod = podObject(s, p);
+      s.pods.set(key(p.namespace, p.name), pod);
+      emit(s.watchers, 'pods', 'ADDED', pod);
     },
-    pod: (ns, name) => pods.get(key(ns, name)),
+    pod: (ns, name) => s.pods.get(key(ns, name)),
     removePod(ns, name) {
-      pods.delete(key(ns, name));
+      s.pods.delete(key(ns, name));
     },
     addNad(ns, name, config, annotations = {}) {
-      nads.set(key(ns, name), {
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { namespace: ns, name, uid: `nad-${name}`, resourceVersion: String(++rv), annotations },
-        spec: config === '' ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
-      });
-      emit(watchers, 'nads', 'ADDED', nads.get(key(ns, name)) as Obj);
+      const nad = nadObject(s, ns, name, config, annotations);
+      s.nads.set(key(ns, name), nad);
+      emit(s.watchers, 'nads', 'ADDED', nad);
     },
     failNext(count, status, match = /.*/) {
-      failures.push({ status, match, remaining: count });
+      s.failures.push({ status, match, remaining: count });
     },
     conflictNext(count) {
-      conflicts += count;
+      s.conflicts += count;
     },
     async writeKubeconfig(file) {
-      const doc = {
-        apiVersion: 'v1',
-        kind: 'Config',
-        // client-node 1.x refuses plain http unless skipTLSVerify is set.
-        clusters: [
-          {
-            name: 'fake',
-            cluster:
-              opts.tls === undefined
-                ? { server: url, 'insecure-skip-tls-verify': true }
-                : {
-                    server: url,
-                    'certificate-authority-data': Buffer.from(opts.tls.cert).toString('base64'),
-                  },
-          },
-        ],
-        users: [{ name: 'cni', user: { token: 'fake-token' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'cni' } }],
-        'current-context': 'fake',
-      };
-      await writeFile(file, JSON.stringify(doc));
+      await writeFile(file, JSON.stringify(kubeconfigDoc(url, opts.tls)));
       return file;
     },
     stop() {
       return new Promise<void>((resolve) => {
-        for (const w of [...watchers.pods, ...watchers.nads]) w.destroy();
+        for (const w of [...s.watchers.pods, ...s.watchers.nads]) w.destroy();
         server.closeAllConnections();
         server.close(() => {
           resolve();
