@@ -17,7 +17,7 @@ import type { MetaPluginDeps } from './deps.js';
 import { KubeErrorCode, isKubeError } from './kube.js';
 import type { KubeClient, PodInfo } from './kube.js';
 import { attachmentsWithDevices, delegateArgs, planCall, podArgs } from './plan.js';
-import { checkPodNetns, createIproute2PodNetns } from './pod-netns.js';
+import { checkPodNetns, createIproute2PodNetns, prefetchLinkNames } from './pod-netns.js';
 import { delClusterWithoutCache, delWithoutCache } from './recover.js';
 import { getPod, resolveCluster, resolveExtras, waitReady } from './resolve.js';
 import {
@@ -45,20 +45,20 @@ function callLog(deps: MetaPluginDeps, call: CallBase & { containerId: string; i
 /**
  * A repeated ADD for a container whose earlier ADD completed is refused before any side effect (it
  * must not touch that attachment); an earlier ADD that never completed (crash, incomplete rollback)
- * is undone first from its cache.
+ * is undone first from its cache. True when something was undone (the pod netns may have changed).
  */
 async function settleEarlierAdd(
   deps: MetaPluginDeps,
   conf: MetaConf,
   call: AddCall,
   log: Logger,
-): Promise<void> {
+): Promise<boolean> {
   const read = await readCache(conf.cniDir, call.containerId, call.ifname);
-  if (read.state === 'missing') return;
+  if (read.state === 'missing') return false;
   if (read.state === 'corrupt') {
     await quarantineCache(conf.cniDir, call.containerId);
     await delWithoutCache(deps, conf, call, read.text, log);
-    return;
+    return true;
   }
   const { cache } = read;
   const complete = read.origin === 'multus' || cache.attachments.every((a) => a.result !== undefined);
@@ -79,6 +79,7 @@ async function settleEarlierAdd(
     );
   }
   await removeCache(conf.cniDir, call.containerId);
+  return true;
 }
 
 /** Multus's `NoNetworkFound` Warning event when a NAD the pod names does not exist (failures only logged). */
@@ -98,6 +99,9 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<type
     log.warn({ keys: conf.unknownKeys }, 'unknown config keys (kept, not used)');
   await waitReady(deps.clock, conf);
   const pa = podArgs(call.args);
+  // The pod's interfaces are listed while the API is read (a process start: ~40 ms off the path).
+  const podNetns = deps.podNetns ?? createIproute2PodNetns();
+  const listing = prefetchLinkNames(podNetns, call.netns);
   const kube = deps.kubeFor(conf);
   const pod = kube !== undefined && pa.name !== '' ? await getPod(deps.clock, kube, pa, log) : undefined;
   const cluster = await resolveCluster(conf, kube, pod);
@@ -106,8 +110,8 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<type
     throw err;
   });
   const plans = planCall(call, pa, conf.runtimeConfig, { cluster, extras });
-  await settleEarlierAdd(deps, conf, call, log);
-  await checkPodNetns(deps.podNetns ?? createIproute2PodNetns(), call.netns, plans);
+  const undone = await settleEarlierAdd(deps, conf, call, log);
+  await checkPodNetns(undone ? podNetns : listing, call.netns, plans);
   const devices = await fetchDevices(deps, conf, plans, pod, pa);
   const attachments = attachmentsWithDevices(plans, devices, {
     devinfoDir: conf.devinfoDir,

@@ -27,6 +27,24 @@ export function createIproute2PodNetns(run: CommandRunner = createCommandRunner(
   };
 }
 
+/**
+ * Starts listing the pod's interfaces at once (the listing is a process start: it overlaps the API
+ * reads that come before the check) and answers that listing on the first `linkNames(netns)`; a
+ * later call, or one for another netns, lists again. A listing that fails is reported only when it is
+ * asked for (never as an unhandled rejection).
+ */
+export function prefetchLinkNames(port: PodNetns, netns: string): PodNetns {
+  let early: Promise<string[]> | undefined = netns === '' ? undefined : port.linkNames(netns);
+  early?.catch(() => undefined);
+  return {
+    linkNames(n) {
+      const listed = n === netns ? early : undefined;
+      early = undefined;
+      return listed ?? port.linkNames(n);
+    },
+  };
+}
+
 /** Fails (code 7) when an interface the plan would create already exists in the pod. */
 export async function checkPodNetns(
   port: PodNetns,
