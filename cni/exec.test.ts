@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildSpawner } from './daemon/spawner/build.js';
-import { createHelperSpawner, createSpawnerCommandRunner } from './daemon/spawner/client.js';
+import {
+  PROTOCOL_VERSION,
+  createHelperSpawner,
+  createSpawnerCommandRunner,
+} from './daemon/spawner/client.js';
 import type { HelperSpawner } from './daemon/spawner/client.js';
 import {
   checkPluginOutput,
@@ -202,6 +206,12 @@ describe('netplumb-spawner', () => {
     }
   }, 60_000);
 
+  it('starts every plugin with no signal blocked or ignored (the helper blocks SIGCHLD and ignores SIGPIPE)', async () => {
+    await script('sigs', 'grep -E "^Sig(Blk|Ign):" /proc/self/status');
+    const out = await helper.run(path.join(dir, 'sigs'), {}, '', 5_000);
+    expect(out.stdout).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
+  });
+
   it('reports a plugin that cannot be executed as a spawn failure', async () => {
     await writeFile(path.join(dir, 'noexec'), 'not a program');
     await chmod(path.join(dir, 'noexec'), 0o755);
@@ -223,6 +233,54 @@ describe('netplumb-spawner', () => {
       await expect(inFlight).rejects.toMatchObject({ code: 'spawner-gone' });
       expect((await own.run(path.join(dir, 'ok'), {}, '', 5_000)).stdout).toBe('ok\n');
       expect(own.helperPid()).not.toBe(first);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('netplumb-spawner version handshake', () => {
+  it('refuses a helper that speaks another protocol version, saying how to rebuild it, and tries again on the next call', async () => {
+    // A stand-in for a stale build: today's source with an older protocol number.
+    const cc = path.join(dir, 'cc-v1');
+    await writeFile(cc, '#!/bin/sh\nexec cc -DPROTOCOL_VERSION=1 "$@"\n');
+    await chmod(cc, 0o755);
+    const stale = await buildSpawner(path.join(dir, 'netplumb-spawner-v1'), { cc, force: true });
+    const own = createHelperSpawner({ helper: stale.file });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const err: unknown = await own.run('/bin/true', {}, '', 5_000).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'spawner-mismatch' });
+        expect((err as Error).message).toContain(`speaks protocol 1, this daemon needs ${PROTOCOL_VERSION}`);
+        expect((err as Error).message).toContain('npm run build:shim');
+        expect((err as Error).message).toContain(stale.file);
+      }
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
+
+  it('refuses at once a helper that does not announce a version (a build from before the handshake)', async () => {
+    // Answers the client's id-0 probe as a pre-handshake helper does (it echoes it: no hello first).
+    await script('old-helper', 'exec cat');
+    const own = createHelperSpawner({ helper: path.join(dir, 'old-helper') });
+    try {
+      const err: unknown = await own.run('/bin/true', {}, '', 5_000).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'spawner-mismatch' });
+      // Told by the probe's answer ("built before the version handshake"), not by the hello timeout.
+      expect((err as Error).message).toMatch(/built before the version handshake.*rebuild it/);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('runs calls made before the hello arrived, in order', async () => {
+    const own = createHelperSpawner({ helper: path.join(helperDir, 'netplumb-spawner') });
+    try {
+      const outs = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => own.run('/bin/echo', {}, '', 5_000, [`call ${i}`])),
+      );
+      expect(outs.map((o) => o.stdout)).toEqual(Array.from({ length: 5 }, (_, i) => `call ${i}\n`));
     } finally {
       await own.close();
     }

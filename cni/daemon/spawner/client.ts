@@ -1,7 +1,9 @@
 // The daemon's adapter of the ProcessSpawner port (cni/exec.ts) over netplumb-spawner, a small
 // long-lived C process that posix_spawns each delegate (netplumb-spawner.c). The daemon never
 // forks itself per delegate: the helper is started once (restarted on the next call if it dies),
-// each call is one framed request on its stdin, and stdout/stderr/exit come back as frames.
+// each call is one framed request on its stdin, and stdout/stderr/exit come back as frames. The
+// helper's first frame announces its protocol version; a helper that does not say this client's
+// version (a stale build) is refused with an error that says how to rebuild it.
 import { NetplumbError } from '../../../lib/errors.js';
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
@@ -15,17 +17,25 @@ const T_STDOUT = 1;
 const T_STDERR = 2;
 const T_DONE = 3;
 const T_SPAWN_ERROR = 4;
+const T_HELLO = 5;
+/** The frame format this client speaks (netplumb-spawner.c PROTOCOL_VERSION). */
+export const PROTOCOL_VERSION = 2;
+/** How long a new helper has to announce itself (it does so before reading anything). */
+const HELLO_TIMEOUT_MS = 10_000;
 /** The Node-side guard beyond the helper's own deadline (the helper kills and reports first). */
 const GUARD_MS = 5_000;
 /** Largest request the helper accepts (netplumb-spawner.c MAX_REQUEST). */
 const MAX_REQUEST = 64 << 20;
 
-/** The helper could not run a plugin (`spawn-failed`, with its errno) or is gone (`spawner-gone`). */
+/**
+ * The helper could not run a plugin (`spawn-failed`, with its errno), is gone (`spawner-gone`) or
+ * speaks another protocol than this client (`spawner-mismatch`: a stale build).
+ */
 export class SpawnerError extends NetplumbError {
   override readonly name = 'SpawnerError';
   /** errno name of a failed spawn (ENOENT, EACCES, ...). */
   readonly errno: string | undefined;
-  constructor(code: 'spawn-failed' | 'spawner-gone', message: string, errno?: string) {
+  constructor(code: 'spawn-failed' | 'spawner-gone' | 'spawner-mismatch', message: string, errno?: string) {
     super(code, message);
     this.errno = errno;
   }
@@ -40,6 +50,23 @@ interface Pending {
 }
 
 type Helper = ChildProcessByStdio<Writable, Readable, null>;
+
+/** The empty request (len 24, id 0) sent right after start; see start(). */
+const PROBE: Buffer = Buffer.from(new Uint32Array([24, 0, 0, 0, 0, 0, 0]).buffer);
+
+/** What to do about a helper that does not speak PROTOCOL_VERSION. */
+function rebuildHint(helper: string): string {
+  return `rebuild it from this source tree (npm run build:shim writes dist/spawner/netplumb-spawner) or point --spawner at a matching build: ${helper}`;
+}
+
+/** The error for a helper whose first frame was not a hello of this client's version. */
+export function mismatchError(helper: string, frame: Buffer): SpawnerError {
+  const hello = frame.length >= 9 && frame.readUInt32LE(0) === 0 && frame.readUInt8(4) === T_HELLO;
+  const what = hello
+    ? `speaks protocol ${frame.readUInt32LE(5)}, this daemon needs ${PROTOCOL_VERSION}`
+    : `did not announce a protocol version (built before the version handshake; this daemon needs ${PROTOCOL_VERSION})`;
+  return new SpawnerError('spawner-mismatch', `netplumb-spawner ${what}: ${rebuildHint(helper)}`);
+}
 
 const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(constants.errno).map(([name, n]) => [n, name]),
@@ -95,6 +122,9 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
   let helper: Helper | undefined;
   let nextId = 1;
   let buf: Buffer = Buffer.alloc(0);
+  /** Requests written before the helper's hello wait here (undefined once it said hello). */
+  let beforeHello: Buffer[] | undefined;
+  let helloTimer: NodeJS.Timeout | undefined;
 
   function failAll(err: Error): void {
     for (const [id, p] of pending) {
@@ -132,14 +162,48 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
     }
   }
 
-  function onData(chunk: Buffer): void {
+  /** A helper that cannot be used: its calls fail with `err`, it is killed, the next call starts another. */
+  function refuse(h: Helper, err: SpawnerError): void {
+    if (helper !== h) return;
+    helper = undefined;
+    beforeHello = undefined;
+    clearTimeout(helloTimer);
+    failAll(err);
+    h.kill('SIGKILL');
+  }
+
+  /** The first frame: the hello of PROTOCOL_VERSION lets the waiting requests go, anything else refuses the helper. */
+  function onHello(h: Helper, frame: Buffer): void {
+    const ok =
+      frame.length >= 9 &&
+      frame.readUInt32LE(0) === 0 &&
+      frame.readUInt8(4) === T_HELLO &&
+      frame.readUInt32LE(5) === PROTOCOL_VERSION;
+    if (!ok) {
+      refuse(h, mismatchError(opts.helper, frame));
+      return;
+    }
+    clearTimeout(helloTimer);
+    const waiting = beforeHello ?? [];
+    beforeHello = undefined;
+    if (waiting.length > 0)
+      h.stdin.write(waiting.length === 1 ? (waiting[0] as Buffer) : Buffer.concat(waiting));
+  }
+
+  function onData(h: Helper, chunk: Buffer): void {
+    if (helper !== h) return;
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     let off = 0;
     while (buf.length - off >= 4) {
       const len = buf.readUInt32LE(off);
       if (buf.length - off - 4 < len) break;
-      onFrame(buf.subarray(off + 4, off + 4 + len));
+      const frame = buf.subarray(off + 4, off + 4 + len);
       off += 4 + len;
+      if (beforeHello === undefined) onFrame(frame);
+      else {
+        onHello(h, frame);
+        if (helper !== h) return;
+      }
     }
     buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
   }
@@ -147,10 +211,28 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
   function start(): Helper {
     const h = spawn(opts.helper, [], { stdio: ['pipe', 'pipe', 'inherit'] });
     buf = Buffer.alloc(0);
-    h.stdout.on('data', onData);
+    beforeHello = [];
+    helloTimer = setTimeout(() => {
+      refuse(
+        h,
+        new SpawnerError(
+          'spawner-mismatch',
+          `netplumb-spawner did not announce its protocol version within ${HELLO_TIMEOUT_MS} ms (a build from before the version handshake, or not netplumb-spawner): ${rebuildHint(opts.helper)}`,
+        ),
+      );
+    }, HELLO_TIMEOUT_MS);
+    helloTimer.unref();
+    // An empty request with id 0: a helper from before the handshake answers it at once (EINVAL)
+    // instead of leaving the client to the timeout; a current one answers it after its hello.
+    h.stdin.write(PROBE);
+    h.stdout.on('data', (chunk: Buffer) => {
+      onData(h, chunk);
+    });
     const gone = (why: string): void => {
       if (helper !== h) return;
       helper = undefined;
+      beforeHello = undefined;
+      clearTimeout(helloTimer);
       failAll(new SpawnerError('spawner-gone', `netplumb-spawner ${opts.helper} ${why}`));
     };
     h.on('error', (err) => {
@@ -182,7 +264,8 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
         }, timeoutMs + GUARD_MS);
         guard.unref();
         pending.set(id, { out: [], err: [], resolve, reject, guard });
-        h.stdin.write(frame);
+        if (beforeHello !== undefined && helper === h) beforeHello.push(frame);
+        else h.stdin.write(frame);
       });
     },
     helperPid: () => helper?.pid,

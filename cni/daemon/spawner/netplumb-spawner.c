@@ -3,12 +3,18 @@
  *
  * Why: Node.js's child_process forks the whole daemon (libuv fork()), copying its page tables and
  * blocking the event loop until the child execs: milliseconds per delegate. This small process
- * is started once by the daemon and runs each delegate with posix_spawn (glibc: clone with
- * CLONE_VM|CLONE_VFORK, no copy of anything), so spawning costs what it costs from a tiny process
- * and runs off the daemon's event loop.
+ * is started once by the daemon and runs each delegate with vfork + execve (no copy of anything;
+ * glibc's posix_spawn does the same clone but also mmaps and munmaps a child stack per spawn, and
+ * the munmap of a range another CPU just used is a TLB shootdown: ~30% of the helper's CPU per
+ * spawn), so spawning costs what it costs from a tiny process and runs off the daemon's event loop.
  *
  * Protocol (native byte order, one machine): requests on stdin, replies on stdout; stderr is for
- * the helper's own complaints only.
+ * the helper's own complaints only. Before anything else the helper announces its protocol:
+ *   hello    = u32 len (9), u32 id 0, u8 type 5, u32 PROTOCOL_VERSION
+ * and the client refuses a helper whose first frame is not this hello with its own version (a
+ * stale build would misread every request). Bump PROTOCOL_VERSION with any change below. The
+ * client also sends an empty request with id 0 at once (answered with type 4 EINVAL, after the
+ * hello): a build from before the hello answers it too, so a stale helper is told at once.
  *   request  = u32 len, then len bytes:
  *              u32 id, u32 timeout_ms, u32 file_len, u32 env_len, u32 stdin_len, u32 args_len,
  *              file (file_len bytes), env block (env_len bytes of NUL-terminated KEY=VALUE),
@@ -19,6 +25,9 @@
  *              type 3 = done: u8 how (0 exited, 1 killed by a signal), i32 code or signal,
  *                       u8 timed_out (1: killed with SIGKILL at the deadline)
  *              type 4 = could not spawn: i32 errno
+ *              type 5 = hello (id 0, first frame only): u32 protocol version
+ * A child's output frames are held (up to CHUNK bytes) and written with its done frame in one
+ * writev: the daemon wakes once per delegate, not once per frame.
  * A child is "done" once it has been reaped and its stdout and stderr are closed (like Node's
  * 'close'), or at its deadline: it is then SIGKILLed (if still running) and reported timed out.
  * On EOF on stdin the helper stops reading requests, lets running children finish (their
@@ -44,8 +53,13 @@
 #define MAX_CHILDREN 1024
 #define MAX_REQUEST (64u << 20)
 #define CHUNK 65536
+/* The request/reply format below; the client (client.ts PROTOCOL_VERSION) must say the same.
+ * (-DPROTOCOL_VERSION=n only to build a stand-in for a stale helper in tests.) */
+#ifndef PROTOCOL_VERSION
+#define PROTOCOL_VERSION 2u
+#endif
 
-enum { T_STDOUT = 1, T_STDERR = 2, T_DONE = 3, T_SPAWN_ERROR = 4 };
+enum { T_STDOUT = 1, T_STDERR = 2, T_DONE = 3, T_SPAWN_ERROR = 4, T_HELLO = 5 };
 
 struct child {
   int used;
@@ -57,6 +71,8 @@ struct child {
   int64_t deadline_ms;
   int status;
   int timed_out;
+  char *held; /* reply frames not written yet (output, then done), at most CHUNK + a frame */
+  size_t held_len;
 };
 
 static struct child children[MAX_CHILDREN];
@@ -112,6 +128,30 @@ static void reply(uint32_t id, uint8_t type, const void *payload, uint32_t n) {
   if (done - 9 < n) write_all(1, (const char *)payload + (done - 9), n - (done - 9));
 }
 
+/* Writes the child's held frames (one write, so one wake-up of the daemon). */
+static void flush_held(struct child *c) {
+  if (c->held_len > 0 && !stdout_broken) write_all(1, c->held, c->held_len);
+  c->held_len = 0;
+}
+
+/* Appends one frame to the child's held frames; flushes first when they would pass CHUNK. */
+static void hold(struct child *c, uint8_t type, const void *payload, uint32_t n) {
+  if (c->held_len > 0 && c->held_len + 9 + n > CHUNK + 64) flush_held(c);
+  if (c->held == NULL) c->held = malloc(CHUNK + 64);
+  if (c->held == NULL || 9 + (size_t)n > CHUNK + 64) {
+    flush_held(c);
+    reply(c->id, type, payload, n); /* no memory, or a frame larger than the buffer: at once */
+    return;
+  }
+  uint32_t len = 5 + n;
+  char *h = c->held + c->held_len;
+  memcpy(h, &len, 4);
+  memcpy(h + 4, &c->id, 4);
+  h[8] = (char)type;
+  if (n > 0) memcpy(h + 9, payload, n);
+  c->held_len += 9 + (size_t)n;
+}
+
 static void reply_done(struct child *c) {
   char p[6];
   uint8_t how = WIFSIGNALED(c->status) ? 1 : 0;
@@ -119,7 +159,8 @@ static void reply_done(struct child *c) {
   p[0] = (char)how;
   memcpy(p + 1, &v, 4);
   p[5] = (char)(c->timed_out ? 1 : 0);
-  reply(c->id, T_DONE, p, 6);
+  hold(c, T_DONE, p, 6);
+  flush_held(c);
 }
 
 static void close_fd(int *fd) {
@@ -133,6 +174,7 @@ static void finish(struct child *c) {
   close_fd(&c->out_fd);
   close_fd(&c->err_fd);
   free(c->in_data);
+  free(c->held);
   memset(c, 0, sizeof *c);
   for (int i = 0; i < nchildren; i++) {
     if (live[i] != c) continue;
@@ -178,27 +220,41 @@ static int pipes(int p[3][2]) {
   return 0;
 }
 
+/* Signals ignored when the helper started, and SIGPIPE (ignored by the helper): ignored
+ * dispositions survive execve, so the child resets these; handled ones are reset by execve itself.
+ * Every delegate starts with all signals at their defaults and none blocked. */
+static sigset_t reset_in_child;
+
+/* vfork + execve: the child borrows this process's memory and stack until it execs (nothing is
+ * copied or mapped), and tells an exec failure through `err`, which it shares with us. */
 static int spawn_child(char *file, char **argv, char **envp, pid_t *pid, int p[3][2]) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  sigset_t none, all;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
-  posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
-  posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
-  posix_spawnattr_init(&at);
-  sigemptyset(&none);
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+  volatile int err = 0;
   argv[0] = file;
-  int rc = posix_spawn(pid, file, &fa, &at, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  return rc;
+  pid_t c = vfork();
+  if (c < 0) return errno;
+  if (c == 0) {
+    if (dup2(p[0][0], 0) < 0 || dup2(p[1][1], 1) < 0 || dup2(p[2][1], 2) < 0) {
+      err = errno;
+      _exit(127);
+    }
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int s = 1; s < NSIG; s++)
+      if (sigismember(&reset_in_child, s) == 1) sigaction(s, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(file, argv, envp);
+    err = errno;
+    _exit(127);
+  }
+  if (err != 0) {
+    int st;
+    while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
+    }
+    return err;
+  }
+  *pid = c;
+  return 0;
 }
 
 /* A slot that is not in use; the live list is full exactly when every slot is used. */
@@ -223,6 +279,17 @@ static uint32_t get_u32(const char *p) {
 static void spawn_error(uint32_t id, int err) {
   int32_t e = err;
   reply(id, T_SPAWN_ERROR, &e, 4);
+}
+
+static void pump_input(struct child *c) {
+  while (c->in_off < c->in_len) {
+    ssize_t w = write(c->in_fd, c->in_data + c->in_off, c->in_len - c->in_off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) break; /* EPIPE: the plugin did not read its stdin; its exit code tells */
+    c->in_off += (size_t)w;
+  }
+  close_fd(&c->in_fd);
 }
 
 /* Handles one complete request of `len` bytes at `req`. */
@@ -282,6 +349,7 @@ static void handle_request(char *req, uint32_t len) {
                       .deadline_ms = now_ms() + (int64_t)timeout};
   live[nchildren++] = c;
   if (slen == 0) close_fd(&c->in_fd);
+  else pump_input(c); /* the pipe is empty: most configs fit at once, no wake-up to wait for */
 }
 
 /* Request reader state: accumulates stdin bytes into whole requests. */
@@ -321,7 +389,7 @@ static void pump_output(struct child *c, int *fd, uint8_t type) {
   for (;;) {
     ssize_t r = read(*fd, b, sizeof b);
     if (r > 0) {
-      reply(c->id, type, b, (uint32_t)r);
+      hold(c, type, b, (uint32_t)r);
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
@@ -329,17 +397,6 @@ static void pump_output(struct child *c, int *fd, uint8_t type) {
     close_fd(fd);
     return;
   }
-}
-
-static void pump_input(struct child *c) {
-  while (c->in_off < c->in_len) {
-    ssize_t w = write(c->in_fd, c->in_data + c->in_off, c->in_len - c->in_off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) return;
-    if (w < 0) break; /* EPIPE: the plugin did not read its stdin; its exit code tells */
-    c->in_off += (size_t)w;
-  }
-  close_fd(&c->in_fd);
 }
 
 static struct child *by_pid(pid_t pid) {
@@ -442,12 +499,20 @@ int main(void) {
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_BLOCK, &chld, NULL);
+  sigemptyset(&reset_in_child);
+  for (int s = 1; s < NSIG; s++) {
+    struct sigaction old;
+    if (sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_IGN) sigaddset(&reset_in_child, s);
+  }
+  sigaddset(&reset_in_child, SIGPIPE);
   signal(SIGPIPE, SIG_IGN);
   int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sfd < 0) {
     perror("netplumb-spawner: signalfd");
     return 1;
   }
+  uint32_t version = PROTOCOL_VERSION;
+  reply(0, T_HELLO, &version, 4);
   int reading = 1;
   while (reading || nchildren > 0) {
     int n = build_pollset(sfd, reading);
@@ -456,8 +521,8 @@ int main(void) {
       perror("netplumb-spawner: poll");
       return 1;
     }
+    /* Children are reaped when SIGCHLD says so (serve_ready), not with a waitpid per wake. */
     if (r > 0) serve_ready(n, sfd, &reading);
-    reap();
     finish_done();
     enforce_deadlines();
   }
