@@ -16,13 +16,16 @@ import { parseAllDocuments } from 'yaml';
 import { NETWORK_STATUS_ANNOTATION } from '../../cni/meta/annotations.js';
 import type { NadInfo, PodInfo } from '../../cni/meta/kube.js';
 import { startCniDaemon } from '../../cni/daemon/daemon.js';
+import type { RunningDaemon } from '../../cni/daemon/daemon.js';
 
 import { GENERATED_CONF } from '../../cni/daemon/conf-gen.js';
 import { buildShim } from '../../cni/daemon/shim-build.js';
 import { simulatedNode } from '../../sim/simulated-node.js';
+import type { WrittenNode } from '../../sim/simulated-node.js';
 import { createVfSettingsRecorder } from '../../sim/vf-settings-recorder.js';
 import { createApiStandIn } from './api-stand-in.js';
 import { startDeviceSide } from './device-side.js';
+import type { DeviceSide } from './device-side.js';
 
 const run = promisify(execFile);
 
@@ -123,29 +126,126 @@ function shimCall(
   });
 }
 
+/** The first of `dirs` that holds the delegates the demo calls. */
+function findCniBinDir(dirs: readonly string[]): string {
+  const binDir = dirs.find(
+    (d) => existsSync(path.join(d, 'macvlan')) && existsSync(path.join(d, 'host-local')),
+  );
+  if (binDir === undefined) {
+    throw new DemoError(
+      `no CNI plugins (macvlan, host-local) in ${dirs.join(' or ')}: apt-get install containernetworking-plugins`,
+    );
+  }
+  return binDir;
+}
+
+/** Step 1, the "hardware": veths stand for the uplink (eth0) and for two VF netdevs. */
+async function makeHardware(
+  dir: string,
+  id: string,
+  teardown: (() => Promise<unknown>)[],
+): Promise<{ node: WrittenNode; uplink: string; vfNetdevs: string[] }> {
+  const uplink = `npd${id}up`;
+  const [vf0, vf1] = [`npd${id}v0`, `npd${id}v1`];
+  const vfNetdevs = [vf0, vf1];
+  for (const name of [uplink, ...vfNetdevs]) {
+    await ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`);
+    teardown.push(() => ip('link', 'del', name));
+  }
+  await ip('link', 'set', uplink, 'up');
+  const node = await simulatedNode()
+    .pf(PF_PCI, {
+      netdev: `npd${id}pf`,
+      vendor: '8086',
+      device: '1572',
+      driver: 'i40e',
+      totalVfs: 8,
+      numa: 0,
+    })
+    .vfs(4, {
+      driver: 'iavf',
+      device: '154c',
+      overrides: { 0: { netdev: vf0 }, 1: { netdev: vf1 }, 2: { driver: 'vfio-pci' } },
+    })
+    .write(path.join(dir, 'node'));
+  return { node, uplink, vfNetdevs };
+}
+
+/** Step 4: the CNI daemon over the "cluster network" config, with in-process sriov. */
+async function startDemoDaemon(
+  dir: string,
+  binDir: string,
+  devices: DeviceSide,
+  node: WrittenNode,
+  api: ReturnType<typeof createApiStandIn>,
+): Promise<{ daemon: RunningDaemon; socket: string; confDir: string }> {
+  const confDir = path.join(dir, 'net.d');
+  await mkdir(confDir, { recursive: true });
+  await writeFile(
+    path.join(confDir, '10-cluster.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'cluster',
+      plugins: [
+        {
+          type: 'ptp',
+          ipam: { type: 'host-local', subnet: '10.244.7.0/24', dataDir: path.join(dir, 'ipam') },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    }),
+  );
+  const socket = path.join(dir, 'run', 'cni.sock');
+  const daemon = await startCniDaemon({
+    socketPath: socket,
+    cniConfDir: confDir,
+    daemonConfig: {
+      cniDir: path.join(dir, 'cni-cache'),
+      binDir,
+      confDir: path.join(dir, 'multus.d'),
+      podResourcesSocket: devices.podResourcesSocket,
+      devinfoDir: devices.devinfoDir,
+      sysfsRoot: node.sysfsRoot,
+    },
+    kubeClient: api,
+    maxConcurrent: 4,
+    maxQueued: 16,
+    readyWaitMs: 5000,
+    sysfsRoot: node.sysfsRoot,
+    sriovPf: createVfSettingsRecorder({ dir: path.join(dir, 'pf-calls'), linksFile: node.linksFile }),
+    sriovStateDir: path.join(dir, 'sriov-state'),
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+  });
+  return { daemon, socket, confDir };
+}
+
+/** Step 6: the pod's interfaces as `ip -n <netns> addr` shows them. */
+async function podInterfaces(netns: string): Promise<DemoReport['interfaces']> {
+  const addrs = JSON.parse(await ip('-n', netns, '-json', '-details', 'addr', 'show')) as {
+    ifname: string;
+    address: string;
+    addr_info: { family: string; local: string; prefixlen: number }[];
+  }[];
+  return addrs
+    .filter((l) => l.ifname !== 'lo')
+    .map((l) => ({
+      name: l.ifname,
+      mac: l.address,
+      addresses: l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+    }));
+}
+
 export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   const say = (s: string): void => {
     o.out.write(`${s}\n`);
   };
   if (process.getuid?.() !== 0)
     throw new DemoError('the demo creates network namespaces and links: run it as root');
-  const binDirs = o.cniBinDirs ?? ['/opt/cni/bin', '/usr/lib/cni'];
-  const binDir = binDirs.find(
-    (d) => existsSync(path.join(d, 'macvlan')) && existsSync(path.join(d, 'host-local')),
-  );
-  if (binDir === undefined) {
-    throw new DemoError(
-      `no CNI plugins (macvlan, host-local) in ${binDirs.join(' or ')}: apt-get install containernetworking-plugins`,
-    );
-  }
+  const binDir = findCniBinDir(o.cniBinDirs ?? ['/opt/cni/bin', '/usr/lib/cni']);
   const root = projectRoot();
   const id = randomBytes(2).toString('hex');
   const dir = await mkdtemp('/tmp/netplumb-demo-');
   const netns = `npdemo-${id}`;
-  const uplink = `npd${id}up`;
-  const vf0 = `npd${id}v0`;
-  const vf1 = `npd${id}v1`;
-  const vfNetdevs = [vf0, vf1];
   // Kernel objects and files (kept with --keep) and processes (always stopped), undone in reverse.
   const teardown: (() => Promise<unknown>)[] = [];
   const stops: (() => Promise<unknown>)[] = [];
@@ -153,34 +253,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   let kept = false;
   try {
     say(`netplumb demo (work dir ${dir})\n`);
-    // 1. The "hardware": veths stand for the uplink (eth0) and for two VF netdevs.
-    for (const name of [uplink, ...vfNetdevs]) {
-      await ip('link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`);
-      teardown.push(() => ip('link', 'del', name));
-    }
-    await ip('link', 'set', uplink, 'up');
-    const node = await simulatedNode()
-      .pf(PF_PCI, {
-        netdev: `npd${id}pf`,
-        vendor: '8086',
-        device: '1572',
-        driver: 'i40e',
-        totalVfs: 8,
-        numa: 0,
-      })
-      .vfs(4, {
-        driver: 'iavf',
-        device: '154c',
-        overrides: { 0: { netdev: vf0 }, 1: { netdev: vf1 }, 2: { driver: 'vfio-pci' } },
-      })
-      .write(path.join(dir, 'node'));
+    const { node, uplink, vfNetdevs } = await makeHardware(dir, id, teardown);
     say(`1. simulated node: PF ${PF_PCI} (i40e) with 4 VFs (iavf ×3, vfio-pci ×1) in ${node.sysfsRoot}`);
     say(`   VF netdevs ${vfNetdevs.join(', ')} are real veths; "${uplink}" stands for the node's eth0`);
 
     // 2. Device plugin against the kubelet stand-in; the pod is admitted with one VF.
     const devices = await startDeviceSide({ dir, node, resource: RESOURCE, pod: POD, root });
-    const dev = devices;
-    stops.push(() => dev.stop());
+    stops.push(() => devices.stop());
     say(`2. device plugin registered ${devices.registered.join(', ')} with the kubelet stand-in`);
     say(`   advertised: ${devices.advertised.join(', ')}`);
     say(
@@ -206,45 +285,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     say(`3. pod ${POD.namespace}/${POD.name} asks for: ${pod.annotations['k8s.v1.cni.cncf.io/networks']}`);
 
     // 4. The CNI daemon writes the node config from the "cluster network" and serves the socket.
-    const confDir = path.join(dir, 'net.d');
-    await mkdir(confDir, { recursive: true });
-    await writeFile(
-      path.join(confDir, '10-cluster.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'cluster',
-        plugins: [
-          {
-            type: 'ptp',
-            ipam: { type: 'host-local', subnet: '10.244.7.0/24', dataDir: path.join(dir, 'ipam') },
-          },
-          { type: 'portmap', capabilities: { portMappings: true } },
-        ],
-      }),
-    );
-    const socket = path.join(dir, 'run', 'cni.sock');
-    const daemon = await startCniDaemon({
-      socketPath: socket,
-      cniConfDir: confDir,
-      daemonConfig: {
-        cniDir: path.join(dir, 'cni-cache'),
-        binDir,
-        confDir: path.join(dir, 'multus.d'),
-        podResourcesSocket: devices.podResourcesSocket,
-        devinfoDir: devices.devinfoDir,
-        sysfsRoot: node.sysfsRoot,
-      },
-      kubeClient: api,
-      maxConcurrent: 4,
-      maxQueued: 16,
-      readyWaitMs: 5000,
-      sysfsRoot: node.sysfsRoot,
-      sriovPf: createVfSettingsRecorder({ dir: path.join(dir, 'pf-calls'), linksFile: node.linksFile }),
-      sriovStateDir: path.join(dir, 'sriov-state'),
-      logger: pino({ level: 'warn' }, pino.destination(2)),
-    });
-    const d = daemon;
-    stops.push(() => d.close());
+    const { daemon, socket, confDir } = await startDemoDaemon(dir, binDir, devices, node, api);
+    stops.push(() => daemon.close());
     const shim = (await buildShim(path.join(dir, 'bin', 'netplumb-shim'))).file;
     say(`4. CNI daemon on ${socket}; wrote ${path.join(confDir, GENERATED_CONF)}; C shim ${shim}`);
 
@@ -270,18 +312,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     say(`5. CNI ADD through the shim into netns ${netns}: ok in ${add.ms.toFixed(0)} ms\n`);
 
     // 6. What the pod got.
-    const addrs = JSON.parse(await ip('-n', netns, '-json', '-details', 'addr', 'show')) as {
-      ifname: string;
-      address: string;
-      addr_info: { family: string; local: string; prefixlen: number }[];
-    }[];
-    const interfaces = addrs
-      .filter((l) => l.ifname !== 'lo')
-      .map((l) => ({
-        name: l.ifname,
-        mac: l.address,
-        addresses: l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
-      }));
+    const interfaces = await podInterfaces(netns);
     say('pod interfaces (ip -n netns addr):');
     for (const i of interfaces) say(`  ${i.name.padEnd(8)} ${i.mac}  ${i.addresses.join(' ')}`);
     const recorder = createVfSettingsRecorder({ dir: path.join(dir, 'pf-calls') });
