@@ -102,6 +102,32 @@ function assetImports(entryFile: string, assets: SeaAsset[]): Plugin {
   };
 }
 
+// sonic-boom and thread-stream (pino's file and worker streams) load node:assert for one
+// `assert(condition, message)` each; node:assert costs a few ms at every start (its error formatting,
+// and it creates process.stderr). The executable's bundles give them this one function instead.
+const LIGHT_ASSERT = [
+  'module.exports = function assert(value, message) {',
+  "  if (!value) throw new Error(message === undefined ? 'assertion failed' : String(message));",
+  '};',
+].join('\n');
+
+function lightAssert(): Plugin {
+  return {
+    name: 'netplumb-light-assert',
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
+        /[\\/]node_modules[\\/](sonic-boom|thread-stream)[\\/]/.test(args.importer)
+          ? { path: 'assert', namespace: 'netplumb-light-assert' }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'netplumb-light-assert' }, () => ({
+        loader: 'js',
+        contents: LIGHT_ASSERT,
+      }));
+    },
+  };
+}
+
 // Run by `node -e` at build time: compiles the asset as the executable will, runs its top level
 // (module initialisation only: the entry calls its exports later), then saves the code cache.
 const MAKE_CODE_CACHE = `
@@ -133,7 +159,7 @@ async function buildAssets(work: string, assets: readonly SeaAsset[]): Promise<R
   for (const a of assets) {
     const js = path.join(work, `${a.key}.cjs`);
     const cache = path.join(work, `${a.key}.cache`);
-    await build({ ...BUNDLE, entryPoints: [a.file], outfile: js });
+    await build({ ...BUNDLE, entryPoints: [a.file], outfile: js, plugins: [lightAssert()] });
     await run(process.execPath, ['-e', MAKE_CODE_CACHE, ASSET_HEAD, ASSET_TAIL, js, cache, `${a.key}.cjs`], {
       cwd: work,
     });
@@ -164,7 +190,7 @@ export async function buildSea(o: SeaOptions): Promise<number> {
       ...BUNDLE,
       entryPoints: [entry],
       outfile: bundle,
-      plugins: [wrapEntry(entry), assetImports(entry, assets)],
+      plugins: [wrapEntry(entry), assetImports(entry, assets), lightAssert()],
     });
     const assetFiles = await buildAssets(work, assets);
     const blob = path.join(work, 'sea.blob');
