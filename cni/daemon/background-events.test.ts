@@ -61,9 +61,30 @@ describe('withBackgroundEvents', () => {
       concurrency: 1,
     });
     for (let i = 0; i < 10; i++) await kube.recordEvent?.(pod, ev(String(i)));
-    expect(kube.dropped()).toBe(7);
+    expect(kube.dropped()).toBe(8);
     api.release();
     await kube.drain();
-    expect(api.posted).toEqual(['0', '1', '2']);
+    expect(api.posted).toEqual(['0', '1']);
+  });
+
+  it('starts no post inside recordEvent: the caller (the ADD answer) runs first, the post on the next loop turn', async () => {
+    let calls = 0;
+    const api: KubeClient = {
+      getPod: () => Promise.resolve(pod),
+      getNad: () => Promise.reject(new Error('unused')),
+      updatePodStatusAnnotations: () => Promise.resolve(),
+      recordEvent: () => {
+        calls++;
+        return Promise.resolve();
+      },
+    };
+    const kube = withBackgroundEvents(api, { logger: pino({ level: 'silent' }) });
+    await kube.recordEvent?.(pod, ev('a'));
+    await kube.recordEvent?.(pod, ev('b'));
+    await Promise.resolve();
+    expect(calls).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toBe(2);
+    await kube.drain();
   });
 });

@@ -1,5 +1,6 @@
 // Events off the CNI critical path: in the daemon, recordEvent queues the event and returns at once;
-// a few workers post the queue to the API. Events are informational (Multus's AddedInterface), so
+// a few workers post the queue to the API, starting on the next turn of the event loop (building and
+// writing an HTTPS request is CPU the ADD's answer would otherwise wait for). Events are informational (Multus's AddedInterface), so
 // a full queue drops new ones (counted and logged) instead of growing memory or delaying an ADD.
 import type { Logger } from 'pino';
 import type { KubeClient, PodEvent, PodInfo } from '../meta/kube.js';
@@ -30,6 +31,7 @@ export function withBackgroundEvents(
   let active = 0;
   let dropped = 0;
   let idle: (() => void)[] = [];
+  let scheduled = false;
 
   function pump(): void {
     while (active < concurrency && queue.length > 0) {
@@ -45,11 +47,21 @@ export function withBackgroundEvents(
           pump();
         });
     }
-    if (active === 0 && queue.length === 0) {
+    if (active === 0 && queue.length === 0 && !scheduled) {
       const waiting = idle;
       idle = [];
       for (const w of waiting) w();
     }
+  }
+
+  /** pump() once the current callbacks (the CNI answer) are done, not inside recordEvent. */
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      pump();
+    });
   }
 
   return {
@@ -64,7 +76,7 @@ export function withBackgroundEvents(
             opts.logger.warn({ dropped }, 'event queue full: dropping events');
         } else {
           queue.push({ pod, event });
-          pump();
+          schedule();
         }
         return Promise.resolve();
       },
