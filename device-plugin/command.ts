@@ -18,6 +18,7 @@ import type { PromDevicePluginMetrics } from './metrics-prom.js';
 import type { NodeCheckOptions } from './node-checks.js';
 import type { Logger } from 'pino';
 import { createDevicePlugin, loadConfig } from './plugin.js';
+import { nodeRescanProbe } from './rescan-probe.js';
 import type { RegistrationMode } from './pool-server.js';
 
 export interface DevicePluginCommandDeps {
@@ -149,15 +150,16 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
       const prom: PromDevicePluginMetrics | null =
         flags.metricsAddress === undefined ? null : (await import('./metrics-prom.js')).createMetrics();
       const metrics = prom ?? noMetrics();
+      const defaultRoutes =
+        simulatedDir === undefined
+          ? iproute2DefaultRoutes()
+          : fileDefaultRoutes(path.join(path.resolve(simulatedDir), 'routes.json'));
       const plugin = createDevicePlugin({
         configFile: path.resolve(flags.config),
         resourcePrefix: flags.resourcePrefix,
         strict: flags.strict === true,
         discover: () => discoverNode({ sysfsRoot, vfState, log, accelerators: true }),
-        defaultRoutes:
-          simulatedDir === undefined
-            ? iproute2DefaultRoutes()
-            : fileDefaultRoutes(path.join(path.resolve(simulatedDir), 'routes.json')),
+        defaultRoutes,
         kubeletRoot: flags.kubeletRoot,
         registration: flags.registration,
         devinfoDir: flags.devinfoDir,
@@ -167,6 +169,7 @@ export function devicePluginCommand(deps: DevicePluginCommandDeps): Command {
         log,
         metrics,
         rescanIntervalMs,
+        rescanProbe: nodeRescanProbe({ sysfsRoot, vfState, defaultRoutes }),
         ...(simulated ? {} : { linkEvents: ipMonitorLinkEvents(log) }),
       });
       try {

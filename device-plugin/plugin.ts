@@ -21,6 +21,8 @@ import { readDefaultRouteDevices } from '../sriov/link/default-route.js';
 import type { DefaultRouteSource } from '../sriov/link/default-route.js';
 import type { Pool, PoolDevice } from './pools.js';
 import { configWatchNames, detectRegistrationMode, kubeletPaths, watchDirectory } from './registration.js';
+import { FULL_RESCAN_EVERY } from './rescan-probe.js';
+import type { RescanProbe } from './rescan-probe.js';
 import { createWorkQueue } from './work-queue.js';
 
 /** Timer port (tests may pass their own). */
@@ -40,6 +42,12 @@ export interface DevicePluginDeps {
   readonly metrics: DevicePluginMetrics;
   /** Periodic rediscovery; 0 disables it (link events and SIGHUP still trigger one). */
   readonly rescanIntervalMs: number;
+  /**
+   * A rescan tick's cheap first look (production: nodeRescanProbe): a tick whose fingerprint equals
+   * the one taken before the last rebuild skips rediscovery, except every FULL_RESCAN_EVERY-th
+   * tick. Without it every tick rediscovers.
+   */
+  readonly rescanProbe?: RescanProbe;
   /** Subscribes to link up/down events (production: `ip monitor link`); returns unsubscribe. */
   readonly linkEvents?: (onEvent: () => void) => () => void;
   /** The routing table's default routes (production: iproute2); their netdevs are never offered. */
@@ -243,8 +251,13 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
   const debounced = debouncer(timers, () => stopped, stops);
   const reconcile = () => sync.reconcile();
 
-  async function rebuild(): Promise<void> {
+  /** The probe taken before the last successful rebuild (null: none, or an event-driven one). */
+  let lastProbe: string | null = null;
+  let ticks = 0;
+
+  async function rebuild(probed: string | null = null): Promise<void> {
     if (config === null || stopped) return;
+    lastProbe = null;
     const [found, routes] = await Promise.all([
       deps.discover(),
       deps.defaultRoutes === undefined ? null : readDefaultRouteDevices(deps.defaultRoutes),
@@ -256,6 +269,21 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     reportUplinks(uplinkExclusions(model, uplinks));
     await pools.apply(buildPools(config.pools, model, uplinks));
     await sync.reconcile();
+    lastProbe = probed;
+  }
+
+  /** The rescan timer: rediscovers unless the probe says nothing it covers has changed. */
+  async function rescanTick(): Promise<void> {
+    ticks += 1;
+    if (deps.rescanProbe === undefined) return rebuild();
+    let probed: string | null = null;
+    try {
+      probed = await deps.rescanProbe();
+    } catch (err) {
+      log.debug({ err }, 'rescan probe failed; rediscovering');
+    }
+    if (probed !== null && probed === lastProbe && ticks % FULL_RESCAN_EVERY !== 0) return;
+    await rebuild(probed);
   }
 
   const load = async (): Promise<DevicePluginConfig> => {
@@ -303,14 +331,14 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
     );
     if (deps.linkEvents !== undefined) {
       const onLink = debounced(() => {
-        background('rediscovery', rebuild);
+        background('rediscovery', () => rebuild());
       }, 100);
       stops.push(deps.linkEvents(onLink));
     }
     if (deps.rescanIntervalMs > 0) {
       stops.push(
         timers.setInterval(() => {
-          background('rediscovery', rebuild);
+          background('rediscovery', rescanTick);
         }, deps.rescanIntervalMs),
       );
     }
@@ -321,11 +349,11 @@ export function createDevicePlugin(deps: DevicePluginDeps): DevicePlugin {
       await mkdir(socketDir, { recursive: true });
       // A config nothing can be served from is fatal at start: there is no previous one to keep.
       config = await load();
-      await serial(rebuild);
+      await serial(() => rebuild());
       watch();
     },
     reload: () => serial(reloadNow),
-    rescan: () => serial(rebuild),
+    rescan: () => serial(() => rebuild()),
     settled: () => serial(() => Promise.resolve()),
     status: () => ({
       mode,

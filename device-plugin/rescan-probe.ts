@@ -1,0 +1,65 @@
+// The rescan timer's cheap first look: a fingerprint of everything a rebuild reads that can change
+// at run time without the PCI device itself being replaced. When it equals the fingerprint taken
+// before the last rebuild, the tick skips rediscovery (discoverNode reads ~15 attributes per
+// device, validates the iproute2 table and rebuilds every pool). Covered, so health and pool
+// membership change within one interval as before: the PCI device list (VFs created, removed) and
+// each device's driver (bind/unbind), the netdev list with each netdev's operstate and carrier (read
+// as discovery reads them), RDMA devices, the PF-held VF settings (link_state, VLAN, MAC: the whole
+// iproute2 table) and the default routes (uplink exclusion). Anything else a rebuild reads is
+// refreshed by the full rescan every FULL_RESCAN_EVERY ticks.
+import path from 'node:path';
+import { readDefaultRouteDevices } from '../sriov/link/default-route.js';
+import type { DefaultRouteSource } from '../sriov/link/default-route.js';
+import { readLinkState, scanClassNet } from '../sriov/nics.js';
+import { SysfsReader } from '../sriov/sysfs.js';
+import type { VfStateSource } from '../sriov/vf-state.js';
+
+/** Every Nth rescan tick rebuilds even when the fingerprint is unchanged. */
+export const FULL_RESCAN_EVERY = 6;
+
+/** Returns the fingerprint; equal strings mean "nothing the probe covers has changed". */
+export type RescanProbe = () => Promise<string>;
+
+/** The sysfs part: PCI devices and drivers, netdevs and their link state, RDMA devices. */
+export function sysfsFingerprint(sysfsRoot: string): string {
+  const fs = new SysfsReader(sysfsRoot);
+  const parts: string[] = [];
+  const bus = fs.path('bus', 'pci', 'devices');
+  for (const address of fs.dir(bus) ?? []) {
+    parts.push(`${address} ${fs.link(path.join(bus, address, 'driver')) ?? '-'}`);
+  }
+  for (const entry of scanClassNet(fs).values()) {
+    const s = readLinkState(fs, entry);
+    parts.push(`${entry.name} ${entry.dir} ${s.operstate ?? '-'} ${String(s.carrier)}`);
+  }
+  const ib = fs.path('class', 'infiniband');
+  for (const name of fs.dir(ib) ?? []) parts.push(`${name} ${fs.link(path.join(ib, name)) ?? '-'}`);
+  return parts.join('\n');
+}
+
+export interface ProbeSources {
+  readonly sysfsRoot: string;
+  readonly vfState: VfStateSource;
+  readonly defaultRoutes?: DefaultRouteSource;
+}
+
+/** sysfs + the iproute2 table + the default routes, as one string. */
+export function nodeRescanProbe(o: ProbeSources): RescanProbe {
+  return async () => {
+    // sysfs first (synchronously): a rebuild that follows reads it no earlier than this.
+    const sysfs = sysfsFingerprint(o.sysfsRoot);
+    const [links, routes] = await Promise.all([
+      // A failing source is part of the fingerprint too (its recovery must trigger a rebuild).
+      o.vfState.readLinks().then(
+        (v) => JSON.stringify(v),
+        (err: unknown) => `links: ${err instanceof Error ? err.message : String(err)}`,
+      ),
+      o.defaultRoutes === undefined
+        ? null
+        : readDefaultRouteDevices(o.defaultRoutes).then(
+            (r) => `${[...r.devices].sort().join(' ')} ${r.warning ?? ''}`,
+          ),
+    ]);
+    return `${sysfs}\n--\n${links}\n--\n${routes ?? ''}`;
+  };
+}
