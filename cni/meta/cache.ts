@@ -118,7 +118,9 @@ export function createCacheWriter(cniDir: string): CacheWriter {
   return {
     record(cache) {
       next = cache;
-      running ??= drain();
+      // On the next loop turn: the writes are blocking calls, and the ADD starts its next delegate
+      // (a request to the spawner, in this turn's microtasks) before the disk holds it up.
+      running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(drain);
     },
     async flush() {
       while (running !== undefined) await running;
