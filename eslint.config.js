@@ -97,8 +97,8 @@ export default tseslint.config(
     ignores: ['**/*.test.ts', '**/*.contract.ts'],
     rules: {
       'import-x/no-restricted-paths': ['error', { zones: layering }],
-      'max-lines-per-function': ['error', { max: 275, skipBlankLines: true, skipComments: true }],
-      complexity: ['error', 60],
+      'max-lines-per-function': ['error', { max: 160, skipBlankLines: true, skipComments: true }],
+      complexity: ['error', 35],
     },
   },
   {
