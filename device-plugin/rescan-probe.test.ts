@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -51,12 +51,16 @@ describe('sysfsFingerprint', () => {
     await setLinkState(n, 'ens1f0', { operstate: 'down', carrier: false });
     expect(fp()).not.toBe(adminDown);
     await setLinkState(n, 'ens1f0', UP);
-    // A VF rebound to another driver.
+    // A VF rebound to another driver, as the kernel shows it (both ends of the binding change).
+    const drivers = path.join(n.sysfsRoot, 'bus', 'pci', 'drivers');
     const driverLink = path.join(n.sysfsRoot, 'bus', 'pci', 'devices', VF1, 'driver');
     await unlink(driverLink);
+    await unlink(path.join(drivers, 'iavf', VF1));
     const unbound = fp();
     expect(unbound).not.toBe(first);
     await symlink('../../../../bus/pci/drivers/vfio-pci', driverLink);
+    await mkdir(path.join(drivers, 'vfio-pci'), { recursive: true });
+    await symlink(`../../../../devices/pci0000:3b/${VF1}`, path.join(drivers, 'vfio-pci', VF1));
     expect(fp()).not.toBe(unbound);
     await removeVf(n, '0000:3b:02.2');
     expect(fp()).not.toContain('0000:3b:02.2');

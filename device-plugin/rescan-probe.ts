@@ -3,14 +3,14 @@
 // before the last rebuild, the tick skips rediscovery (discoverNode reads ~15 attributes per
 // device, validates the iproute2 table and rebuilds every pool). Covered, so health and pool
 // membership change within one interval as before: the PCI device list (VFs created, removed) and
-// each device's driver (bind/unbind), the netdev list with each netdev's operstate and carrier (read
-// as discovery reads them), RDMA devices, the PF-held VF settings (link_state, VLAN, MAC: the whole
+// which devices each driver holds (bind/unbind), the netdev list with each netdev's operstate and
+// carrier (read as discovery reads them), RDMA devices, the PF-held VF settings (link_state, VLAN, MAC: the whole
 // iproute2 table) and the default routes (uplink exclusion). Anything else a rebuild reads is
 // refreshed by the full rescan every FULL_RESCAN_EVERY ticks.
 import path from 'node:path';
 import { readDefaultRouteDevices } from '../sriov/link/default-route.js';
 import type { DefaultRouteSource } from '../sriov/link/default-route.js';
-import { readLinkState, scanClassNet } from '../sriov/nics.js';
+import { readLinkState } from '../sriov/nics.js';
 import { SysfsReader } from '../sriov/sysfs.js';
 import type { VfStateSource } from '../sriov/vf-state.js';
 
@@ -20,17 +20,22 @@ export const FULL_RESCAN_EVERY = 6;
 /** Returns the fingerprint; equal strings mean "nothing the probe covers has changed". */
 export type RescanProbe = () => Promise<string>;
 
-/** The sysfs part: PCI devices and drivers, netdevs and their link state, RDMA devices. */
+/**
+ * The sysfs part: the PCI device list, each driver's bound devices (bus/pci/drivers/<driver>/ lists
+ * them: one readdir per driver, not one readlink per device), every netdev's operstate (and
+ * carrier when not "up", as discovery reads it) and the RDMA devices.
+ */
 export function sysfsFingerprint(sysfsRoot: string): string {
   const fs = new SysfsReader(sysfsRoot);
-  const parts: string[] = [];
-  const bus = fs.path('bus', 'pci', 'devices');
-  for (const address of fs.dir(bus) ?? []) {
-    parts.push(`${address} ${fs.link(path.join(bus, address, 'driver')) ?? '-'}`);
+  const parts: string[] = [(fs.dir(fs.path('bus', 'pci', 'devices')) ?? []).join(' ')];
+  const drivers = fs.path('bus', 'pci', 'drivers');
+  for (const driver of fs.dir(drivers) ?? []) {
+    parts.push(`${driver}: ${(fs.dir(path.join(drivers, driver)) ?? []).join(' ')}`);
   }
-  for (const entry of scanClassNet(fs).values()) {
-    const s = readLinkState(fs, entry);
-    parts.push(`${entry.name} ${entry.dir} ${s.operstate ?? '-'} ${String(s.carrier)}`);
+  const classNet = fs.path('class', 'net');
+  for (const name of fs.dir(classNet) ?? []) {
+    const s = readLinkState(fs, { dir: path.join(classNet, name) });
+    parts.push(`${name} ${s.operstate ?? '-'} ${String(s.carrier)}`);
   }
   const ib = fs.path('class', 'infiniband');
   for (const name of fs.dir(ib) ?? []) parts.push(`${name} ${fs.link(path.join(ib, name)) ?? '-'}`);
