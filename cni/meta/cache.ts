@@ -3,7 +3,8 @@
 // after each delegate's ADD (to record its result, the prevResult for its DEL): those writes are
 // coalesced off the delegates' path (CacheWriter), the last one is on disk before ADD answers.
 import { formatIssues } from '../../lib/config-path.js';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { CniError, CniErrorCode } from '../errors.js';
@@ -208,7 +209,9 @@ export async function readCache(
 ): Promise<CacheRead> {
   let text: string;
   try {
-    text = await readFile(cachePath(cniDir, containerId), 'utf8');
+    // Blocking, like writeCache: one open that fails (ADD) or a few KB from the page cache (DEL),
+    // where readFile's open/fstat/read/close threadpool hops cost ~4x the CPU and 4 loop turns.
+    text = readFileSync(cachePath(cniDir, containerId), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
     throw new CniError(CniErrorCode.IoFailure, `cannot read DEL cache: ${(err as Error).message}`, {
@@ -244,8 +247,12 @@ export async function readCache(
   return { state: 'ok', cache: p.data as MetaCache, origin: 'netplumb' };
 }
 
-export async function removeCache(cniDir: string, containerId: string): Promise<void> {
-  await rm(cachePath(cniDir, containerId), { force: true });
+export function removeCache(cniDir: string, containerId: string): Promise<void> {
+  // One unlink, blocking (see readCache); the Promise keeps the callers' contract.
+  return new Promise<void>((resolve) => {
+    rmSync(cachePath(cniDir, containerId), { force: true });
+    resolve();
+  });
 }
 
 /** Keeps an unreadable cache for inspection instead of deleting it. */
