@@ -2,13 +2,18 @@
 // bin/netplumb-cni.ts only when the call needs the plugin (not for VERSION or the about line). The
 // only place besides that entry that reads process.env, and the one that builds the logger. Logs go
 // to stderr and/or `logFile`, never to stdout (stdout is the CNI result).
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { lazyPodResources } from '../cni/meta/podresources-lazy.js';
 import pino from 'pino';
 import type { DestinationStream, Level } from 'pino';
 import { createExecRunner } from '../cni/exec.js';
+import type { ProcessSpawner } from '../cni/exec.js';
 import { isJsonObject } from '../lib/json.js';
 import { systemClock } from '../lib/clock.js';
 import type { KubeClient } from '../cni/meta/kube.js';
+import type { KubeAccess } from '../cni/meta/kube-rest.js';
 import { createMetaPlugin } from '../cni/meta/plugin.js';
 import { readProcessRequest, writeProcessResponse } from '../cni/skel.js';
 
@@ -69,4 +74,130 @@ export async function main(): Promise<void> {
     runnerFor: (conf) => createExecRunner({ binDirs: [conf.binDir], baseEnv: process.env }),
   });
   await writeProcessResponse(await plugin(req));
+}
+
+// A delegate that answers ADD with one interface and address, and everything else with nothing.
+const warmDelegate: ProcessSpawner = {
+  run: (_file, env) =>
+    Promise.resolve({
+      exitCode: 0,
+      signal: null,
+      timedOut: false,
+      stderr: '',
+      stdout:
+        env['CNI_COMMAND'] === 'ADD'
+          ? JSON.stringify({
+              cniVersion: '1.0.0',
+              interfaces: [{ name: env['CNI_IFNAME'], sandbox: env['CNI_NETNS'] }],
+              ips: [{ address: '10.0.0.2/24', interface: 0 }],
+              routes: [],
+              dns: {},
+            })
+          : '',
+    }),
+};
+
+// The API server of the warm-up: one pod naming one network, status writes and events accepted.
+function warmApi(): KubeAccess {
+  const pod = {
+    metadata: {
+      namespace: 'warm',
+      name: 'p',
+      uid: 'uid-p',
+      resourceVersion: '1',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'net' },
+    },
+    spec: { containers: [{ name: 'c' }] },
+  };
+  const nad = {
+    metadata: { namespace: 'warm', name: 'net' },
+    spec: { config: JSON.stringify({ cniVersion: '1.0.0', name: 'net', type: 'warm' }) },
+  };
+  return {
+    server: 'https://127.0.0.1:1',
+    request: (method, urlPath, body) =>
+      Promise.resolve(
+        method !== 'GET' ? body : urlPath.endsWith('/pods/p') ? pod : urlPath.endsWith('/net') ? nad : {},
+      ),
+    stream: () => ({ done: Promise.resolve(), abort: () => undefined }),
+  };
+}
+
+/**
+ * Build time only (cni/daemon/sea-build.ts, before it makes this module's V8 code cache): one ADD
+ * and one DEL through the whole plugin against fakes (API, delegate, netns) in a temp dir, with the
+ * kubeconfig parsed and every log line written to /dev/null. V8 compiles a function on its first
+ * call; the code cache made afterwards holds what a real call runs (config and cache parsing,
+ * planning, the network-status, the YAML kubeconfig, the logger), so a CNI call does not compile it.
+ */
+export async function warmUpCodeCache(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'netplumb-cni-warm-'));
+  try {
+    await writeFile(path.join(dir, 'warm'), '');
+    await chmod(path.join(dir, 'warm'), 0o755);
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    await writeFile(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: c',
+        '  cluster:',
+        '    server: https://127.0.0.1:1',
+        '    insecure-skip-tls-verify: true',
+        'users:',
+        '- name: u',
+        '  user:',
+        '    token: t',
+        'contexts:',
+        '- name: x',
+        '  context: {cluster: c, user: u}',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    const [client, rest] = await Promise.all([
+      import('../cni/meta/kube-client-node.js'),
+      import('../cni/meta/kube-rest.js'),
+    ]);
+    rest.loadKubeAccess(kubeconfig, {}, 1);
+    const kube = client.createKubeClient(warmApi());
+    const stdin = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'warm',
+      type: 'netplumb',
+      binDir: dir,
+      cniDir: path.join(dir, 'cache'),
+      kubeconfig,
+      logLevel: 'debug',
+      logToStderr: false,
+      logFile: '/dev/null',
+      delegates: [{ cniVersion: '1.0.0', name: 'cluster', type: 'warm' }],
+    });
+    const plugin = createMetaPlugin({
+      logger: loggerFor(stdin),
+      clock: systemClock,
+      kubeFor: () => kube,
+      podResourcesFor: lazyPodResources,
+      runnerFor: (conf) => createExecRunner({ binDirs: [conf.binDir], baseEnv: {}, spawner: warmDelegate }),
+      podNetns: { linkNames: () => Promise.resolve(['lo']) },
+    });
+    for (const command of ['ADD', 'DEL']) {
+      const res = await plugin({
+        env: {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: 'warm',
+          CNI_NETNS: '/run/netns/warm',
+          CNI_IFNAME: 'eth0',
+          CNI_PATH: dir,
+          CNI_ARGS: 'IgnoreUnknown=true;K8S_POD_NAMESPACE=warm;K8S_POD_NAME=p;K8S_POD_UID=uid-p',
+        },
+        stdin,
+      });
+      if (res.exitCode !== 0) throw new Error(`the warm-up ${command} failed: ${res.stdout}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

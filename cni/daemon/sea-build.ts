@@ -128,15 +128,23 @@ function lightAssert(): Plugin {
   };
 }
 
-// Run by `node -e` at build time: compiles the asset as the executable will, runs its top level
-// (module initialisation only: the entry calls its exports later), then saves the code cache.
+// Run by `node -e` at build time: compiles the asset as the executable will, runs its top level,
+// then its warmUpCodeCache export when it has one (a call against fakes: V8 compiles functions on
+// their first call, and the cache then holds those a real call runs), then saves the code cache.
 const MAKE_CODE_CACHE = `
 const fs = require('node:fs');
 const { Script } = require('node:vm');
 const [head, tail, file, cache, filename] = process.argv.slice(1);
 const script = new Script(head + fs.readFileSync(file, 'utf8') + tail, { filename });
-script.runInThisContext()({}, require, { exports: {} });
-fs.writeFileSync(cache, script.createCachedData());
+const m = { exports: {} };
+script.runInThisContext()(m.exports, require, m);
+Promise.resolve(typeof m.exports.warmUpCodeCache === 'function' ? m.exports.warmUpCodeCache() : undefined).then(
+  () => fs.writeFileSync(cache, script.createCachedData()),
+  (err) => {
+    process.stderr.write(String(err && err.stack ? err.stack : err) + '\\n');
+    process.exitCode = 1;
+  },
+);
 `;
 
 const BUNDLE: BuildOptions = {

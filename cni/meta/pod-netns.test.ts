@@ -95,6 +95,7 @@ describe('ADD after an earlier ADD that never completed', () => {
         links.delete(c.ifname);
         return Promise.resolve();
       },
+      check: () => Promise.resolve(),
     });
     const cluster = { cniVersion: '1.1.0', name: 'cluster', type: 'rec' };
     const cniDir = path.join(dir, 'cache');
