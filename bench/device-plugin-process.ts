@@ -1,6 +1,7 @@
 // Issue 16's device-plugin goals, on the plugin as its own process: built to JavaScript file by
 // file (as dist/ ships it), run with the DaemonSet's NODE_OPTIONS against the fake kubelet.
-// - RSS at rest: VmRSS from /proc after start, registration and the Allocates, idle (rescans on).
+// - RSS at rest: VmRSS from /proc after start, registration and the Allocates, idle (rescans on);
+//   CPU at rest: utime+stime over one whole cycle of rescan ticks before it.
 // - Allocate p99 against a bare grpc-js DevicePlugin server in a process of its own, started with
 //   the same flags, answering the same request with the plugin's own response (same bytes, so the
 //   same payload size); the kubelet dials the plugin as kubelets < 1.26 do (authority = socket
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { AllocateResponse, DevicePluginClient } from '../proto/gen/deviceplugin/v1beta1/api.js';
 import type { AllocateRequest } from '../proto/gen/deviceplugin/v1beta1/api.js';
+import { FULL_RESCAN_EVERY } from '../device-plugin/rescan-probe.js';
 import { startFakeKubelet } from '../sim/kubelet.js';
 import { buildJs } from './cni-pod-support.js';
 import type { WrittenNode } from '../sim/simulated-node.js';
@@ -32,8 +34,11 @@ export interface ProcessGoalsInput {
 const RSS_GOAL_MIB = 48;
 const ROUNDS = 2_000;
 const WARMUP = 200;
-/** Idle time before RSS is read: one rescan (every 10 s by default) runs inside it. */
-const REST_MS = 15_000;
+/**
+ * Idle time over which CPU at rest is measured, before RSS is read: one whole cycle of rescan ticks
+ * (every 10 s by default; a probe each, and a full rediscovery every FULL_RESCAN_EVERY-th).
+ */
+const REST_MS = FULL_RESCAN_EVERY * 10_000;
 
 function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -224,6 +229,7 @@ export async function runProcessGoals(report: Reporter, input: ProcessGoalsInput
         rssFileMiB: last['RssFile'] ?? NaN,
         hwmMiB: last['VmHWM'] ?? NaN,
         restCpuMsPerS,
+        restWindowS: REST_MS / 1_000,
         allocatesBefore: WARMUP + ROUNDS + 1,
         nodeFlags: flags.join(' ') || '(none)',
         load1: loadavg()[0] ?? NaN,

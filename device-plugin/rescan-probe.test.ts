@@ -38,32 +38,32 @@ describe('sysfsFingerprint', () => {
   it('is stable while nothing changes and changes with link state, driver and the device list', async () => {
     const { node: n } = await node();
     const fp = () => sysfsFingerprint(n.sysfsRoot);
-    const first = fp();
-    expect(fp()).toBe(first);
+    const first = await fp();
+    expect(await fp()).toBe(first);
     await setLinkState(n, 'ens1f0v1', { operstate: 'down', carrier: false });
-    const down = fp();
+    const down = await fp();
     expect(down).not.toBe(first);
     await setLinkState(n, 'ens1f0v1', UP);
-    expect(fp()).toBe(first);
+    expect(await fp()).toBe(first);
     // Carrier alone (operstate not "up"): the read discovery makes, so the same change is seen.
     await setLinkState(n, 'ens1f0', { operstate: 'down', carrier: true });
-    const adminDown = fp();
+    const adminDown = await fp();
     await setLinkState(n, 'ens1f0', { operstate: 'down', carrier: false });
-    expect(fp()).not.toBe(adminDown);
+    expect(await fp()).not.toBe(adminDown);
     await setLinkState(n, 'ens1f0', UP);
     // A VF rebound to another driver, as the kernel shows it (both ends of the binding change).
     const drivers = path.join(n.sysfsRoot, 'bus', 'pci', 'drivers');
     const driverLink = path.join(n.sysfsRoot, 'bus', 'pci', 'devices', VF1, 'driver');
     await unlink(driverLink);
     await unlink(path.join(drivers, 'iavf', VF1));
-    const unbound = fp();
+    const unbound = await fp();
     expect(unbound).not.toBe(first);
     await symlink('../../../../bus/pci/drivers/vfio-pci', driverLink);
     await mkdir(path.join(drivers, 'vfio-pci'), { recursive: true });
     await symlink(`../../../../devices/pci0000:3b/${VF1}`, path.join(drivers, 'vfio-pci', VF1));
-    expect(fp()).not.toBe(unbound);
+    expect(await fp()).not.toBe(unbound);
     await removeVf(n, '0000:3b:02.2');
-    expect(fp()).not.toContain('0000:3b:02.2');
+    expect(await fp()).not.toContain('0000:3b:02.2');
   });
 });
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { readDefaultRouteDevices } from '../sriov/link/default-route.js';
 import type { DefaultRouteSource } from '../sriov/link/default-route.js';
 import { readLinkState } from '../sriov/nics.js';
-import { SysfsReader } from '../sriov/sysfs.js';
+import { SysfsReader, yieldEvery } from '../sriov/sysfs.js';
 import type { VfStateSource } from '../sriov/vf-state.js';
 
 /** Every Nth rescan tick rebuilds even when the fingerprint is unchanged. */
@@ -23,10 +23,12 @@ export type RescanProbe = () => Promise<string>;
 /**
  * The sysfs part: the PCI device list, each driver's bound devices (bus/pci/drivers/<driver>/ lists
  * them: one readdir per driver, not one readlink per device), every netdev's operstate (and
- * carrier when not "up", as discovery reads it) and the RDMA devices.
+ * carrier when not "up", as discovery reads it) and the RDMA devices. Yields every 128 netdevs, as
+ * discovery does, so an Allocate is not held behind the whole scan.
  */
-export function sysfsFingerprint(sysfsRoot: string): string {
+export async function sysfsFingerprint(sysfsRoot: string): Promise<string> {
   const fs = new SysfsReader(sysfsRoot);
+  const pause = yieldEvery(128);
   const parts: string[] = [(fs.dir(fs.path('bus', 'pci', 'devices')) ?? []).join(' ')];
   const drivers = fs.path('bus', 'pci', 'drivers');
   for (const driver of fs.dir(drivers) ?? []) {
@@ -34,6 +36,7 @@ export function sysfsFingerprint(sysfsRoot: string): string {
   }
   const classNet = fs.path('class', 'net');
   for (const name of fs.dir(classNet) ?? []) {
+    await pause();
     const s = readLinkState(fs, { dir: path.join(classNet, name) });
     parts.push(`${name} ${s.operstate ?? '-'} ${String(s.carrier)}`);
   }
@@ -51,8 +54,9 @@ export interface ProbeSources {
 /** sysfs + the iproute2 table + the default routes, as one string. */
 export function nodeRescanProbe(o: ProbeSources): RescanProbe {
   return async () => {
-    // sysfs first (synchronously): a rebuild that follows reads it no earlier than this.
-    const sysfs = sysfsFingerprint(o.sysfsRoot);
+    // Every read here precedes the rebuild's (which starts after the probe): a change the probe
+    // missed is seen by the next tick's probe.
+    const sysfs = await sysfsFingerprint(o.sysfsRoot);
     const [links, routes] = await Promise.all([
       // A failing source is part of the fingerprint too (its recovery must trigger a rebuild).
       o.vfState.readLinks().then(
