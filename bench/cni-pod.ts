@@ -12,6 +12,8 @@
 // Ratios are per-round pairs (round k of thick / round k of floor). The daemon's RSS (at rest, peak
 // under c=16) and its CPU per pod (utime+stime from /proc, daemon and its spawner helper) are reported.
 // NETPLUMB_BENCH_ROUNDS overrides the 20 rounds (for quick looks; the README quotes 20).
+// NETPLUMB_BENCH_SPAWNER_B=<helper> adds a fourth way, thickB: a second daemon (same build) whose
+// delegates start through that helper, interleaved with the others: an A/B of two spawner builds.
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -41,8 +43,10 @@ import type { Reporter } from './types.js';
 const sh = promisify(execFile);
 const SLOTS = 16;
 const NS = 'bench';
-type Mode = 'floor' | 'thick' | 'thin';
-const MODES: readonly Mode[] = ['floor', 'thick', 'thin'];
+type Mode = 'floor' | 'thick' | 'thickB' | 'thin';
+const SPAWNER_B = process.env['NETPLUMB_BENCH_SPAWNER_B'];
+const MODES: readonly Mode[] =
+  SPAWNER_B === undefined ? ['floor', 'thick', 'thin'] : ['floor', 'thick', 'thickB', 'thin'];
 
 interface Env {
   readonly id: string;
@@ -150,6 +154,8 @@ interface Runner {
   readonly env: Env;
   readonly art: Artifacts;
   readonly thickConf: string;
+  /** The thick conf of the second daemon (NETPLUMB_BENCH_SPAWNER_B), '' without one. */
+  readonly thickConfB: string;
   readonly thinConf: string;
 }
 
@@ -178,9 +184,9 @@ async function floorPod(r: Runner, slot: number, cid: string): Promise<void> {
   }
 }
 
-async function metaPod(r: Runner, mode: 'thick' | 'thin', slot: number, cid: string): Promise<void> {
-  const file = mode === 'thick' ? r.art.shim : r.art.thin;
-  const conf = mode === 'thick' ? r.thickConf : r.thinConf;
+async function metaPod(r: Runner, mode: Exclude<Mode, 'floor'>, slot: number, cid: string): Promise<void> {
+  const file = mode === 'thin' ? r.art.thin : r.art.shim;
+  const conf = mode === 'thin' ? r.thinConf : mode === 'thick' ? r.thickConf : r.thickConfB;
   for (const cmd of ['ADD', 'DEL']) await call(r, file, cniEnv(r.env, cmd, slot, cid, 'eth0'), conf);
 }
 
@@ -204,13 +210,15 @@ interface Samples {
 
 interface DaemonWatch {
   pid: number;
+  /** The spawner helper's /proc comm (its file name, cut to 15 characters). */
+  helperComm: string;
   cpuMs: number;
   helperCpuMs: number;
   pods: number;
   peakMiB: number;
 }
 
-async function helperPids(pid: number): Promise<number[]> {
+async function helperPids(pid: number, helperComm: string): Promise<number[]> {
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
   const pids = text
     .trim()
@@ -220,7 +228,7 @@ async function helperPids(pid: number): Promise<number[]> {
   const out: number[] = [];
   for (const p of pids) {
     const comm = await readFile(`/proc/${p}/comm`, 'utf8').catch(() => '');
-    if (comm.trim() === 'netplumb-spawne') out.push(p);
+    if (comm.trim() === helperComm) out.push(p);
   }
   return out;
 }
@@ -231,9 +239,12 @@ async function cpuOf(pids: readonly number[]): Promise<number> {
   return sum;
 }
 
+/** The daemon of each thick mode, watched. */
+type Watches = Partial<Record<Mode, DaemonWatch>>;
+
 /** Runs one thick batch while sampling the daemon's RSS and CPU. */
-async function thickBatch(r: Runner, c: number, w: DaemonWatch): Promise<number[]> {
-  const helpers = await helperPids(w.pid);
+async function thickBatch(r: Runner, mode: Mode, c: number, w: DaemonWatch): Promise<number[]> {
+  const helpers = await helperPids(w.pid, w.helperComm);
   const cpu0 = await procCpuMs(w.pid);
   const h0 = await cpuOf(helpers);
   const state = { sampling: true };
@@ -244,24 +255,26 @@ async function thickBatch(r: Runner, c: number, w: DaemonWatch): Promise<number[
     }
   })();
   try {
-    return await batch(r, 'thick', c);
+    return await batch(r, mode, c);
   } finally {
     state.sampling = false;
     await sampler;
-    const helpersAfter = helpers.length > 0 ? helpers : await helperPids(w.pid);
+    const helpersAfter = helpers.length > 0 ? helpers : await helperPids(w.pid, w.helperComm);
     w.cpuMs += (await procCpuMs(w.pid)) - cpu0;
     w.helperCpuMs += (await cpuOf(helpersAfter)) - (helpers.length > 0 ? h0 : 0);
     w.pods += c;
   }
 }
 
-async function rounds(r: Runner, n: number, c: number, w: DaemonWatch, thinN = n): Promise<Samples> {
-  const s: Samples = { rounds: { floor: [], thick: [], thin: [] } };
+async function rounds(r: Runner, n: number, c: number, ws: Watches, thinN = n): Promise<Samples> {
+  const s: Samples = { rounds: { floor: [], thick: [], thickB: [], thin: [] } };
   for (let k = 0; k < n; k++) {
-    const order = [...MODES.slice(k % 3), ...MODES.slice(0, k % 3)];
+    const at = k % MODES.length;
+    const order = [...MODES.slice(at), ...MODES.slice(0, at)];
     for (const mode of order) {
       if (mode === 'thin' && k >= thinN) continue;
-      s.rounds[mode].push(mode === 'thick' ? await thickBatch(r, c, w) : await batch(r, mode, c));
+      const w = ws[mode];
+      s.rounds[mode].push(w !== undefined ? await thickBatch(r, mode, c, w) : await batch(r, mode, c));
     }
   }
   return s;
@@ -273,6 +286,7 @@ function median(xs: readonly number[]): number {
 
 const GOALS: Record<string, { c1?: number; c16?: number }> = {
   thick: { c1: 1.15, c16: 1.25 },
+  thickB: { c1: 1.15, c16: 1.25 },
   thin: { c1: 2.0 },
 };
 
@@ -325,10 +339,10 @@ async function reportVersion(report: Reporter, r: Runner): Promise<void> {
   });
 }
 
-function reportDaemon(report: Reporter, w: DaemonWatch, restMiB: number, hwm: number): void {
+function reportDaemon(report: Reporter, w: DaemonWatch, restMiB: number, hwm: number, label = ''): void {
   const perPod = (w.cpuMs + w.helperCpuMs) / Math.max(1, w.pods);
   report({
-    name: 'daemon CPU per pod (daemon + spawner helper, utime+stime)',
+    name: `daemon${label} CPU per pod (daemon + spawner helper, utime+stime)`,
     medianMs: perPod,
     samples: w.pods,
     goal: '≤ 40 ms',
@@ -336,7 +350,7 @@ function reportDaemon(report: Reporter, w: DaemonWatch, restMiB: number, hwm: nu
     extra: { daemonMs: w.cpuMs / Math.max(1, w.pods), helperMs: w.helperCpuMs / Math.max(1, w.pods) },
   });
   report({
-    name: 'daemon RSS MiB: rest / peak under c=16',
+    name: `daemon${label} RSS MiB: rest / peak under c=16`,
     medianMs: 0,
     samples: 1,
     goal: '≤ 64 rest, ≤ 96 peak',
@@ -369,23 +383,39 @@ function metaConfs(e: Env, kubeconfig: string, socket: string): { thick: string;
   };
 }
 
-async function measure(report: Reporter, r: Runner, daemon: ChildProcess): Promise<void> {
+function watch(d: ChildProcess | undefined, helper: string | undefined): DaemonWatch | undefined {
+  if (d === undefined || helper === undefined) return undefined;
+  const helperComm = path.basename(helper).slice(0, 15);
+  return { pid: d.pid ?? 0, helperComm, cpuMs: 0, helperCpuMs: 0, pods: 0, peakMiB: 0 };
+}
+
+async function measure(
+  report: Reporter,
+  r: Runner,
+  daemon: ChildProcess,
+  daemonB: ChildProcess | undefined,
+): Promise<void> {
   const n = Number(process.env['NETPLUMB_BENCH_ROUNDS'] ?? 20);
-  const w: DaemonWatch = { pid: daemon.pid ?? 0, cpuMs: 0, helperCpuMs: 0, pods: 0, peakMiB: 0 };
-  const warm: DaemonWatch = { ...w };
+  const w = watch(daemon, process.env['NETPLUMB_BENCH_SPAWNER'] ?? r.art.spawner) as DaemonWatch;
+  const wB = watch(daemonB, SPAWNER_B);
+  const ws: Watches = { thick: w, ...(wB && { thickB: wB }) };
+  const warm: Watches = { thick: { ...w }, ...(wB && { thickB: { ...wB } }) };
   await rounds(r, 1, 1, warm);
   await rounds(r, 1, SLOTS, warm);
   await new Promise((res) => setTimeout(res, 2_000));
   const rest = (await procRssMiB(w.pid)).rss;
+  const restB = wB && (await procRssMiB(wB.pid)).rss;
   await reportVersion(report, r);
   const load0 = os.loadavg()[0] ?? 0;
-  const c1 = await rounds(r, n, 1, w);
+  const c1 = await rounds(r, n, 1, ws);
   // Thin at c=16 starts 16 Node executables at once: NETPLUMB_BENCH_THIN16_ROUNDS may cap its rounds.
   const thin16 = Number(process.env['NETPLUMB_BENCH_THIN16_ROUNDS'] ?? n);
-  const c16 = await rounds(r, n, SLOTS, w, Math.min(n, thin16));
+  const c16 = await rounds(r, n, SLOTS, ws, Math.min(n, thin16));
   reportSamples(report, 1, c1);
   reportSamples(report, SLOTS, c16);
   reportDaemon(report, w, rest, (await procRssMiB(w.pid)).hwm);
+  if (wB !== undefined && restB !== undefined)
+    reportDaemon(report, wB, restB, (await procRssMiB(wB.pid)).hwm, ` B (${SPAWNER_B ?? ''})`);
   report({
     name: 'machine load (1-min average) before / after',
     medianMs: 0,
@@ -400,6 +430,7 @@ export async function run(report: Reporter): Promise<void> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'np-bench-pod-'));
   const e: Env = { id, tmp, master: `npb${id}m`, bridge: `npb${id}br`, namespaces: [], hostDevs: [] };
   let daemon: ChildProcess | undefined;
+  let daemonB: ChildProcess | undefined;
   let api: FakeApiServer | undefined;
   let spawner: HelperSpawner | undefined;
   let art: Artifacts | undefined;
@@ -422,17 +453,28 @@ export async function run(report: Reporter): Promise<void> {
     await mkdir(path.dirname(socket), { recursive: true });
     daemon = startDaemon(s.art, socket, s.kubeconfig, process.env['NETPLUMB_BENCH_SPAWNER'] ?? s.art.spawner);
     await waitFor(socket, 30_000);
+    const socketB = path.join(tmp, 'run', 'cni-b.sock');
+    if (SPAWNER_B !== undefined) {
+      daemonB = startDaemon(s.art, socketB, s.kubeconfig, SPAWNER_B);
+      await waitFor(socketB, 30_000);
+    }
     spawner = createHelperSpawner({ helper: s.art.spawner });
     const confs = metaConfs(e, s.kubeconfig, socket);
-    await Promise.race([
-      measure(report, { spawner, env: e, art: s.art, thickConf: confs.thick, thinConf: confs.thin }, daemon),
-      interrupted,
-    ]);
+    const thickConfB = SPAWNER_B === undefined ? '' : metaConfs(e, s.kubeconfig, socketB).thick;
+    const runner: Runner = {
+      spawner,
+      env: e,
+      art: s.art,
+      thickConf: confs.thick,
+      thickConfB,
+      thinConf: confs.thin,
+    };
+    await Promise.race([measure(report, runner, daemon, daemonB), interrupted]);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (daemon !== undefined && daemon.exitCode === null) {
-      const d = daemon;
+    for (const d of [daemon, daemonB]) {
+      if (d === undefined || d.exitCode !== null) continue;
       await new Promise((res) => {
         d.once('exit', res);
         d.kill('SIGTERM');
