@@ -117,11 +117,17 @@ export function daemonNodeFlags(): string[] {
 export const DAEMON_NODE_FLAGS = daemonNodeFlags();
 
 /** The daemon as its own process (its RSS and CPU are its own); `spawner` "none" = child_process. */
-export function startDaemon(a: Artifacts, socket: string, kubeconfig: string, spawner: string): ChildProcess {
+export function startDaemon(
+  a: Artifacts,
+  socket: string,
+  kubeconfig: string,
+  spawner: string,
+  nodeFlags: readonly string[] = DAEMON_NODE_FLAGS,
+): ChildProcess {
   const args = ['cni-daemon', '--socket', socket, '--no-write-config', '--kubeconfig', kubeconfig];
   args.push('--node-name', 'node-a', '--log-level', 'warn', '--spawner', spawner);
-  // The flags the DaemonSet runs the daemon with (daemonNodeFlags).
-  return spawn(process.execPath, [...DAEMON_NODE_FLAGS, a.daemonEntry, ...args], {
+  // The flags the DaemonSet runs the daemon with (daemonNodeFlags), unless the caller gives others.
+  return spawn(process.execPath, [...nodeFlags, a.daemonEntry, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

@@ -14,6 +14,8 @@
 // NETPLUMB_BENCH_ROUNDS overrides the 20 rounds (for quick looks; the README quotes 20).
 // NETPLUMB_BENCH_SPAWNER_B=<helper> adds a fourth way, thickB: a second daemon (same build) whose
 // delegates start through that helper, interleaved with the others: an A/B of two spawner builds.
+// NETPLUMB_BENCH_DAEMON_FLAGS_B="<node flags>" starts that second daemon with other Node.js flags
+// (an A/B of V8 tiers: e.g. --jitless against --no-opt); with it alone, B uses the same helper as A.
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -44,9 +46,14 @@ const sh = promisify(execFile);
 const SLOTS = 16;
 const NS = 'bench';
 type Mode = 'floor' | 'thick' | 'thickB' | 'thin';
-const SPAWNER_B = process.env['NETPLUMB_BENCH_SPAWNER_B'];
-const MODES: readonly Mode[] =
-  SPAWNER_B === undefined ? ['floor', 'thick', 'thin'] : ['floor', 'thick', 'thickB', 'thin'];
+const FLAGS_B = process.env['NETPLUMB_BENCH_DAEMON_FLAGS_B']?.split(' ').filter((f) => f !== '');
+const SPAWNER_B_ENV = process.env['NETPLUMB_BENCH_SPAWNER_B'];
+/** Whether there is a second daemon, thickB. */
+const HAS_B = SPAWNER_B_ENV !== undefined || FLAGS_B !== undefined;
+/** The second daemon's helper: NETPLUMB_BENCH_SPAWNER_B, else the first daemon's. */
+const spawnerB = (a: Artifacts): string =>
+  SPAWNER_B_ENV ?? process.env['NETPLUMB_BENCH_SPAWNER'] ?? a.spawner;
+const MODES: readonly Mode[] = HAS_B ? ['floor', 'thick', 'thickB', 'thin'] : ['floor', 'thick', 'thin'];
 
 interface Env {
   readonly id: string;
@@ -397,7 +404,7 @@ async function measure(
 ): Promise<void> {
   const n = Number(process.env['NETPLUMB_BENCH_ROUNDS'] ?? 20);
   const w = watch(daemon, process.env['NETPLUMB_BENCH_SPAWNER'] ?? r.art.spawner) as DaemonWatch;
-  const wB = watch(daemonB, SPAWNER_B);
+  const wB = watch(daemonB, spawnerB(r.art));
   const ws: Watches = { thick: w, ...(wB && { thickB: wB }) };
   const warm: Watches = { thick: { ...w }, ...(wB && { thickB: { ...wB } }) };
   await rounds(r, 1, 1, warm);
@@ -415,7 +422,13 @@ async function measure(
   reportSamples(report, SLOTS, c16);
   reportDaemon(report, w, rest, (await procRssMiB(w.pid)).hwm);
   if (wB !== undefined && restB !== undefined)
-    reportDaemon(report, wB, restB, (await procRssMiB(wB.pid)).hwm, ` B (${SPAWNER_B ?? ''})`);
+    reportDaemon(
+      report,
+      wB,
+      restB,
+      (await procRssMiB(wB.pid)).hwm,
+      ` B (${spawnerB(r.art)}${FLAGS_B === undefined ? '' : `, node ${FLAGS_B.join(' ') || 'no flags'}`})`,
+    );
   report({
     name: 'machine load (1-min average) before / after',
     medianMs: 0,
@@ -454,13 +467,13 @@ export async function run(report: Reporter): Promise<void> {
     daemon = startDaemon(s.art, socket, s.kubeconfig, process.env['NETPLUMB_BENCH_SPAWNER'] ?? s.art.spawner);
     await waitFor(socket, 30_000);
     const socketB = path.join(tmp, 'run', 'cni-b.sock');
-    if (SPAWNER_B !== undefined) {
-      daemonB = startDaemon(s.art, socketB, s.kubeconfig, SPAWNER_B);
+    if (HAS_B) {
+      daemonB = startDaemon(s.art, socketB, s.kubeconfig, spawnerB(s.art), FLAGS_B);
       await waitFor(socketB, 30_000);
     }
     spawner = createHelperSpawner({ helper: s.art.spawner });
     const confs = metaConfs(e, s.kubeconfig, socket);
-    const thickConfB = SPAWNER_B === undefined ? '' : metaConfs(e, s.kubeconfig, socketB).thick;
+    const thickConfB = HAS_B ? metaConfs(e, s.kubeconfig, socketB).thick : '';
     const runner: Runner = {
       spawner,
       env: e,
