@@ -1,24 +1,51 @@
 #!/usr/bin/env bash
 # Builds upstream Kubernetes v1.20.2 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet)
-# from Debian bookworm's `kubernetes` source package, plus a second kubelet carrying the
-# kubernetes/kubernetes#112597 backport (dial unix sockets with authority "localhost").
-# Everything goes to $NETPLUMB_K8S_CACHE (default /var/cache/netplumb-k8s), keyed by the source
-# tarball's sha256 and the hash of this script and its patches: a second run returns in a second.
+# from Debian bookworm's `kubernetes` source package and, only with KUBELET=backport, a second
+# kubelet carrying the kubernetes/kubernetes#112597 backport (dial unix sockets with authority
+# "localhost").
+# Everything goes to $NETPLUMB_K8S_CACHE (default /var/cache/netplumb-k8s):
+#   bin/                 -> bin-<source sha>-<hash of this script>: the four stock binaries
+#   kubelet-backport/    -> kubelet-backport-<source sha>-<hash of this script and patches>/kubelet
+#   src/, gopath/        the extracted, fixed source (kept: a later backport request builds just that)
+#   gocache/             Go's build cache
+# A second run returns in a second; a backport request after a stock build takes about a minute.
+# Built with the upstream `providerless` tag (KEP-1179: no in-tree cloud providers, i.e. no AWS,
+# Azure, GCE, OpenStack or vSphere SDKs and cloud volume plugins): nothing here has a cloud, and
+# those SDKs were the largest part of a cold build.
 # Debian's apt is used through a private deb-src list; /etc/apt is not touched.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${NETPLUMB_K8S_CACHE:-/var/cache/netplumb-k8s}
 orig_sha=b83c0780efb182d928dc63d46488a847f161f04e40a94b96bf5247dd671ecdfc
 version=v1.20.2
-key=$(cat "$here/build.sh" "$here"/patches/*.patch | sha256sum | cut -c1-16)
-out="$cache/bin-${orig_sha:0:12}-$key"
+tags=selinux,notest,providerless
+stock_key=$(sha256sum <"$here/build.sh" | cut -c1-16)
+backport_key=$(cat "$here/build.sh" "$here"/patches/*.patch | sha256sum | cut -c1-16)
+out="$cache/bin-${orig_sha:0:12}-$stock_key"
+out_backport="$cache/kubelet-backport-${orig_sha:0:12}-$backport_key"
+src="$cache/src/kubernetes-1.20.2"
+stock_bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 log() { echo "[cluster build $(date +%T)] $*" >&2; }
 
-if [ -x "$out/kubelet-backport" ]; then
-  log "cached: $out"
+want_backport=0
+[ "${KUBELET:-stock}" = backport ] && want_backport=1
+
+have_stock() {
+  local b
+  for b in "${stock_bins[@]}"; do [ -x "$out/$b" ] || return 1; done
+}
+
+if have_stock && { [ $want_backport = 0 ] || [ -x "$out_backport/kubelet" ]; }; then
+  log "cached: $out$([ $want_backport = 1 ] && echo " and $out_backport")"
   ln -sfn "$out" "$cache/bin"
+  [ $want_backport = 0 ] || ln -sfn "$out_backport" "$cache/kubelet-backport"
   exit 0
 fi
+
+mkdir -p "$cache"
+# One build at a time per cache (the backport patches the shared source tree while it builds).
+exec 9>"$cache/.build.lock"
+flock 9
 
 need_pkgs() {
   local missing=()
@@ -51,7 +78,6 @@ get_source() {
 }
 
 extract_and_fix() {
-  local src="$cache/src/kubernetes-1.20.2"
   rm -rf "$cache/src" && mkdir -p "$cache/src"
   tar -xzf "$cache/debsrc/kubernetes_1.20.5+really1.20.2.orig.tar.gz" -C "$cache/src"
   [ -d "$src" ] || mv "$cache/src"/kubernetes-* "$src" 2>/dev/null || true
@@ -95,30 +121,74 @@ gen_openapi() {
     log "warning: openapi API-rule report differs from api/api-rules/violation_exceptions.list"
 }
 
-build_bins() {
-  goenv
-  cd "$cache/gopath/src/k8s.io/kubernetes"
-  local lf
-  lf=$(ldflags)
-  mkdir -p "$out.tmp"
-  for c in kube-apiserver kubelet kube-scheduler kube-controller-manager; do
-    log "go build $c"
-    go build -tags selinux,notest -ldflags "$lf" -o "$out.tmp/$c" "./cmd/$c"
-  done
-  log "backport kubernetes/kubernetes#112597 into kubelet"
-  for p in "$here"/patches/*.patch; do patch -p1 --forward <"$p" >/dev/null; done
-  go build -tags selinux,notest -ldflags "$lf" -o "$out.tmp/kubelet-backport" ./cmd/kubelet
-  for p in $(ls -r "$here"/patches/*.patch); do patch -p1 -R <"$p" >/dev/null; done
+# The source tree is ready (extracted, fixed, openapi generated) when its stamp names the tarball
+# and the two functions that made it; anything else is made again from the tarball.
+source_id() { echo "$orig_sha $(declare -f extract_and_fix gen_openapi | sha256sum | cut -c1-16)"; }
+source_ready() { [ "$(cat "$cache/src/.ready" 2>/dev/null)" = "$(source_id)" ]; }
+
+go_build() { # out-dir packages...: one `go build` for them all (Go overlaps their compiles and links)
+  local dir=$1
+  shift
+  (goenv && cd "$cache/gopath/src/k8s.io/kubernetes" && go build -tags "$tags" -ldflags "$(ldflags)" -o "$dir/" "$@")
+}
+
+# The source tree, extracted and fixed, with the generated openapi. Only kube-apiserver needs that
+# openapi: while openapi-gen (mostly one core) runs, `first` (other binaries, may be empty) build.
+prepare_source() { # [out-dir packages...]
+  rm -f "$cache/src/.ready"
+  log "source"
+  get_source
+  log "extract + fixes"
+  extract_and_fix
+  local bg=""
+  if [ $# -gt 1 ]; then
+    log "go build ${*:2}, and openapi-gen meanwhile"
+    go_build "$@" >"$cache/build-first.log" 2>&1 &
+    bg=$!
+  else
+    log "openapi-gen"
+  fi
+  gen_openapi &
+  local gen=$!
+  if [ -n "$bg" ] && ! wait "$bg"; then log "go build failed: $(tail -c 3000 "$cache/build-first.log")"; exit 1; fi
+  wait "$gen" || { log "openapi-gen failed (see $cache/openapi-gen.log)"; exit 1; }
+  source_id >"$cache/src/.ready"
+}
+
+build_stock() {
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  if source_ready; then
+    log "go build ${stock_bins[*]}"
+    go_build "$out.tmp" "${stock_bins[@]/#/./cmd/}"
+  else
+    prepare_source "$out.tmp" ./cmd/kubelet ./cmd/kube-scheduler ./cmd/kube-controller-manager
+    log "go build kube-apiserver"
+    go_build "$out.tmp" ./cmd/kube-apiserver
+  fi
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+# The #112597 kubelet: the patches applied to the shared tree for one build, then reverted (the
+# tree counts as not ready meanwhile, so an interrupted build is made again from the tarball).
+build_backport() {
+  source_ready || prepare_source
+  log "go build kubelet with the kubernetes/kubernetes#112597 backport"
+  rm -f "$cache/src/.ready"
+  local p rc=0
+  for p in "$here"/patches/*.patch; do patch -d "$src" -p1 --forward <"$p" >/dev/null; done
+  rm -rf "$out_backport.tmp" && mkdir -p "$out_backport.tmp"
+  go_build "$out_backport.tmp" ./cmd/kubelet || rc=$?
+  for p in $(ls -r "$here"/patches/*.patch); do patch -d "$src" -p1 -R <"$p" >/dev/null; done
+  [ $rc = 0 ] || exit $rc
+  source_id >"$cache/src/.ready"
+  rm -rf "$out_backport" && mv "$out_backport.tmp" "$out_backport"
 }
 
 need_pkgs
-log "source"
-get_source
-log "extract + fixes"
-extract_and_fix
-log "openapi-gen"
-gen_openapi
-build_bins
-rm -rf "$out" && mv "$out.tmp" "$out"
+have_stock || build_stock
 ln -sfn "$out" "$cache/bin"
-log "done: $(ls "$out" | xargs)"
+if [ $want_backport = 1 ]; then
+  [ -x "$out_backport/kubelet" ] || build_backport
+  ln -sfn "$out_backport" "$cache/kubelet-backport"
+fi
+log "done: $(cd "$cache/bin/" && ls | xargs)$([ $want_backport = 1 ] && echo " + kubelet-backport/kubelet")"

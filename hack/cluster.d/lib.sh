@@ -192,7 +192,7 @@ start_containerd() {
 
 start_kubelet() {
   local bin=$K8S_CACHE/bin/kubelet
-  [ "${KUBELET:-stock}" = backport ] && bin=$K8S_CACHE/bin/kubelet-backport
+  [ "${KUBELET:-stock}" = backport ] && bin=$K8S_CACHE/kubelet-backport/kubelet
   echo "${KUBELET:-stock}" >"$S/kubelet-flavor"
   rm -f "$S/run/kubelet.stopped"
   start kubelet "$bin" --config="$S/kubelet/config.yaml" --kubeconfig="$S/pki/kubelet.kubeconfig" \
@@ -217,8 +217,8 @@ cluster_up() {
   local t0=$SECONDS
   need_pkgs
   local b
-  for b in kube-apiserver kube-controller-manager kube-scheduler "kubelet$([ "${KUBELET:-stock}" = backport ] && echo -backport)"; do
-    [ -x "$K8S_CACHE/bin/$b" ] || { "$here/cluster.d/build.sh"; break; }
+  for b in bin/kube-apiserver bin/kube-controller-manager bin/kube-scheduler "$([ "${KUBELET:-stock}" = backport ] && echo kubelet-backport || echo bin)/kubelet"; do
+    [ -x "$K8S_CACHE/$b" ] || { "$here/cluster.d/build.sh"; break; }
   done
   [ -f "$IMAGE" ] || "$root/hack/build-image" --out "$IMAGE"
   mkdir -p "$S/logs" "$S/run" "$S/images"
