@@ -2,11 +2,23 @@
 // controller-manager and kubelet, containerd + runc), installed with `kubectl apply -k` from the
 // image, on a simulated SR-IOV node. Every claim is checked with kubectl; leftovers on the node are
 // checked on the node itself. The tests run in order: each builds on the state the previous left.
+// The webhook's checks (webhook.ts) run on this install too, before the examples are applied, so
+// that the suite installs and uninstalls netplumb once.
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterCtl, clusterEnv, kubectl, kubectlJson, ROOT, waitFor } from './support/cluster.js';
+import { clusterCtl, clusterEnv, kubectl, kubectlJson, waitFor } from './support/cluster.js';
 import type { ClusterEnv } from './support/cluster.js';
+import {
+  CNI_DAEMON,
+  deleteWorkloadPods,
+  DEVICE_PLUGIN,
+  EXAMPLES,
+  IMAGE,
+  NS,
+  OVERLAY,
+  rollout,
+  waitNamespaceGone,
+} from './support/install.js';
 import {
   allocatable,
   getPod,
@@ -17,12 +29,18 @@ import {
   waitPodReady,
 } from './support/k8s.js';
 import type { Pod } from './support/k8s.js';
-import { createTestNode, filesUnder, hostLinks, isHealthy, podNetnsNames } from './support/node.js';
+import {
+  createTestNode,
+  filesUnder,
+  hostLinks,
+  isHealthy,
+  nodeState,
+  podNetnsNames,
+  waitNodeState,
+} from './support/node.js';
 import type { TestNode } from './support/node.js';
+import { describeWebhook } from './webhook.js';
 
-const OVERLAY = path.join(ROOT, 'test', 'cluster', 'overlays', 'netplumb');
-const EXAMPLES = path.join(ROOT, 'test', 'cluster', 'overlays', 'examples');
-const NS = 'netplumb';
 const SRIOV = 'intel.com/intel_sriov_netdevice';
 const DPDK = 'intel.com/intel_sriov_dpdk';
 const PCI_ENV = 'PCIDEVICE_INTEL_COM_INTEL_SRIOV_NETDEVICE';
@@ -52,10 +70,6 @@ function expectedCount(driver: string): number {
       v.driver === driver &&
       isHealthy(v),
   ).length;
-}
-
-async function rollout(ds: string): Promise<void> {
-  await kubectl(['-n', NS, 'rollout', 'status', `daemonset/${ds}`, '--timeout=240s'], { timeoutMs: 250_000 });
 }
 
 async function dsPod(ds: string): Promise<Pod> {
@@ -96,7 +110,7 @@ function sriovPodManifest(name: string): string {
       containers: [
         {
           name: 'app',
-          image: 'ghcr.io/netplumb/netplumb:0.1.0',
+          image: IMAGE,
           command: ['sleep', 'infinity'],
           resources: { requests: { [SRIOV]: '1' }, limits: { [SRIOV]: '1' } },
         },
@@ -118,51 +132,6 @@ async function snapshots(): Promise<Map<string, Awaited<ReturnType<typeof podSna
   return m;
 }
 
-/** The CNI state dirs of this suite's networks (other host-local users on the host are not ours). */
-const OUR_CNI_FILES =
-  /^(netplumb|sriov|results)\/|^networks\/(netplumb-test-pod-net|sriov-vlan210|macvlan-net|static-net)\//;
-
-/** What a pod may leave on the node: pod netns (cni-*), VF netdevs away from the host, CNI files. */
-async function nodeState(): Promise<{ netns: string[]; vfsOnHost: string[]; files: string[] }> {
-  const files = filesUnder('/var/lib/cni').filter(
-    (f) => OUR_CNI_FILES.test(f) && !/(^|\/)(last_reserved_ip\.\d+|lock)$/.test(f),
-  );
-  const host = new Set(await hostLinks());
-  const vfsOnHost = node.netdevVfs.map((v) => v.netdev).filter((n) => host.has(n));
-  return { netns: podNetnsNames().sort(), vfsOnHost, files };
-}
-
-type NodeState = Awaited<ReturnType<typeof nodeState>>;
-
-/** What a pod left behind: netns and files that `before` did not have, VFs not back on the host. */
-function leftovers(before: NodeState, now: NodeState): string[] {
-  const had = new Set([...before.netns, ...before.files]);
-  const added = [...now.netns, ...now.files].filter((e) => !had.has(e));
-  const missing = before.vfsOnHost
-    .filter((n) => !now.vfsOnHost.includes(n))
-    .map((n) => `VF netdev ${n} not on the host`);
-  return [...added, ...missing];
-}
-
-/**
- * Waits until the node has nothing that `before` did not have and every VF netdev of `before` is
- * back on the host. Other pods may remove entries meanwhile.
- */
-async function waitNodeState(what: string, before: NodeState): Promise<void> {
-  let left: string[] = [];
-  await waitFor(
-    what,
-    async () => {
-      left = leftovers(before, await nodeState());
-      return left.length === 0;
-    },
-    { timeoutMs: 120_000 },
-  ).catch((err: unknown) => {
-    expect(left, 'left on the node').toEqual([]);
-    throw err;
-  });
-}
-
 /** Starts a pod like the SR-IOV example; returns its VF's PCI address (from network-status). */
 async function startSriovPod(name: string): Promise<string> {
   await kubectl(['-n', 'default', 'apply', '-f', '-'], { input: sriovPodManifest(name) });
@@ -175,12 +144,12 @@ async function startSriovPod(name: string): Promise<string> {
 
 /** A new SR-IOV pod starts with a VF; deleting it leaves the node as it was (VF back, no netns, no files). */
 async function newSriovPodWorks(name: string): Promise<void> {
-  const before = await nodeState();
+  const before = await nodeState(node);
   await startSriovPod(name);
   await kubectl(['-n', 'default', 'delete', 'pod', name, '--wait=true', '--timeout=120s'], {
     timeoutMs: 130_000,
   });
-  await waitNodeState(`node as before ${name}`, before);
+  await waitNodeState(node, `node as before ${name}`, before);
 }
 
 beforeAll(async () => {
@@ -199,19 +168,15 @@ afterAll(async () => {
   await node.remove();
 }, 400_000);
 
-describe(`netplumb on a real cluster`, () => {
+describe('netplumb on a real cluster: the install', () => {
   it('kubectl apply -k rolls both DaemonSets out Ready from the image', async () => {
     await kubectl(['apply', '-k', OVERLAY]);
-    await rollout('netplumb-device-plugin');
-    await rollout('netplumb-cni-daemon');
-    for (const ds of ['netplumb-device-plugin', 'netplumb-cni-daemon']) {
+    await rollout('daemonset', DEVICE_PLUGIN);
+    await rollout('daemonset', CNI_DAEMON);
+    for (const ds of [DEVICE_PLUGIN, CNI_DAEMON]) {
       const p = await dsPod(ds);
       expect(p.spec.nodeName).toBe(env.node);
-      expect(
-        p.status.containerStatuses?.every(
-          (c) => c.ready && c.image.endsWith('ghcr.io/netplumb/netplumb:0.1.0'),
-        ),
-      ).toBe(true);
+      expect(p.status.containerStatuses?.every((c) => c.ready && c.image.endsWith(IMAGE))).toBe(true);
     }
   }, 300_000);
 
@@ -223,7 +188,11 @@ describe(`netplumb on a real cluster`, () => {
     await waitAllocatable(SRIOV, sriov);
     await waitAllocatable(DPDK, dpdk);
   }, 150_000);
+});
 
+describeWebhook(() => node);
+
+describe('netplumb on a real cluster', () => {
   it('every example pod runs with its interfaces, network-status and, for the VF, PCIDEVICE_* env and device-info', async () => {
     await kubectl(['apply', '-k', EXAMPLES]);
     for (const [name, attachments] of Object.entries(EXAMPLE_PODS)) {
@@ -277,38 +246,14 @@ describe(`netplumb on a real cluster`, () => {
 
   for (const [what, restart] of [
     ['the kubelet restarted', () => clusterCtl('restart', 'kubelet')],
-    [
-      'the device-plugin pod deleted',
-      async () =>
-        kubectl([
-          '-n',
-          NS,
-          'delete',
-          'pod',
-          '-l',
-          'app.kubernetes.io/name=netplumb-device-plugin',
-          '--wait=true',
-        ]),
-    ],
-    [
-      'the CNI daemon pod deleted',
-      async () =>
-        kubectl([
-          '-n',
-          NS,
-          'delete',
-          'pod',
-          '-l',
-          'app.kubernetes.io/name=netplumb-cni-daemon',
-          '--wait=true',
-        ]),
-    ],
+    ['the device-plugin pod deleted', () => deleteWorkloadPods(DEVICE_PLUGIN)],
+    ['the CNI daemon pod deleted', () => deleteWorkloadPods(CNI_DAEMON)],
   ] as const) {
     it(`${what}: running pods keep their devices and interfaces, new pods still start`, async () => {
       const before = await snapshots();
       await restart();
-      await rollout('netplumb-device-plugin');
-      await rollout('netplumb-cni-daemon');
+      await rollout('daemonset', DEVICE_PLUGIN);
+      await rollout('daemonset', CNI_DAEMON);
       await waitAllocatable(SRIOV, expectedCount('iavf'));
       expect(await snapshots()).toEqual(before);
       await newSriovPodWorks(`sriov-new-${(what.split(' ')[1] ?? 'x').toLowerCase()}`);
@@ -316,7 +261,7 @@ describe(`netplumb on a real cluster`, () => {
   }
 
   it('the API server stopped: pod deletion (DEL) still cleans up', async () => {
-    const before = await nodeState();
+    const before = await nodeState(node);
     await startSriovPod('sriov-apiserver-down');
     // `sleep` as PID 1 ignores SIGTERM: the kubelet kills it when the grace period ends, then the
     // runtime runs DEL; the API server is stopped by then.
@@ -331,7 +276,7 @@ describe(`netplumb on a real cluster`, () => {
     ]);
     await clusterCtl('stop', 'kube-apiserver');
     try {
-      await waitNodeState('node as before the pod, with the API server down', before);
+      await waitNodeState(node, 'node as before the pod, with the API server down', before);
     } finally {
       await clusterCtl('start', 'kube-apiserver');
     }
@@ -347,14 +292,7 @@ describe(`netplumb on a real cluster`, () => {
   it('kubectl delete -k leaves nothing of netplumb on the node', async () => {
     await kubectl(['delete', '-k', EXAMPLES, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
     await kubectl(['delete', '-k', OVERLAY, '--wait=true', '--timeout=180s'], { timeoutMs: 190_000 });
-    await waitFor(
-      'netplumb namespace gone',
-      async () => {
-        const r = await kubectl(['get', 'namespace', NS, '--ignore-not-found']);
-        return r.stdout.trim() === '';
-      },
-      { timeoutMs: 180_000 },
-    );
+    await waitNamespaceGone();
     await waitFor('nothing of netplumb left on the node', () =>
       Promise.resolve(
         [

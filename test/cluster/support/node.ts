@@ -4,7 +4,8 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { onNode, ROOT } from './cluster.js';
+import { expect } from 'vitest';
+import { onNode, ROOT, waitFor } from './cluster.js';
 
 /** Where test/cluster/overlays/netplumb mounts the simulated node (hostPath). */
 export const SIMULATED_NODE_DIR = '/var/lib/netplumb-test-node';
@@ -128,4 +129,53 @@ export function filesUnder(dir: string): string[] {
     .filter((e) => !e.isDirectory())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
+}
+
+/** The CNI state dirs of the suite's networks (other host-local users on the host are not ours). */
+const OUR_CNI_FILES =
+  /^(netplumb|sriov|results)\/|^networks\/(netplumb-test-pod-net|sriov-vlan210|macvlan-net|static-net)\//;
+
+/** What a pod may leave on the node: pod netns (cni-*), VF netdevs away from the host, CNI files. */
+export interface NodeState {
+  readonly netns: string[];
+  readonly vfsOnHost: string[];
+  readonly files: string[];
+}
+
+export async function nodeState(node: TestNode): Promise<NodeState> {
+  const files = filesUnder('/var/lib/cni').filter(
+    (f) => OUR_CNI_FILES.test(f) && !/(^|\/)(last_reserved_ip\.\d+|lock)$/.test(f),
+  );
+  const host = new Set(await hostLinks());
+  const vfsOnHost = node.netdevVfs.map((v) => v.netdev).filter((n) => host.has(n));
+  return { netns: podNetnsNames().sort(), vfsOnHost, files };
+}
+
+/** What pods left behind: netns and files that `before` did not have, VFs not back on the host. */
+export function leftovers(before: NodeState, now: NodeState): string[] {
+  const had = new Set([...before.netns, ...before.files]);
+  const added = [...now.netns, ...now.files].filter((e) => !had.has(e));
+  const missing = before.vfsOnHost
+    .filter((n) => !now.vfsOnHost.includes(n))
+    .map((n) => `VF netdev ${n} not on the host`);
+  return [...added, ...missing];
+}
+
+/**
+ * Waits until the node has nothing that `before` did not have and every VF netdev of `before` is
+ * back on the host. Other pods may remove entries meanwhile.
+ */
+export async function waitNodeState(node: TestNode, what: string, before: NodeState): Promise<void> {
+  let left: string[] = [];
+  await waitFor(
+    what,
+    async () => {
+      left = leftovers(before, await nodeState(node));
+      return left.length === 0;
+    },
+    { timeoutMs: 120_000 },
+  ).catch((err: unknown) => {
+    expect(left, 'left on the node').toEqual([]);
+    throw err;
+  });
 }
