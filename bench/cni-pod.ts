@@ -346,7 +346,14 @@ async function reportVersion(report: Reporter, r: Runner): Promise<void> {
   });
 }
 
-function reportDaemon(report: Reporter, w: DaemonWatch, restMiB: number, hwm: number, label = ''): void {
+function reportDaemon(
+  report: Reporter,
+  w: DaemonWatch,
+  restMiB: number,
+  hwm: number,
+  label = '',
+  flags: readonly string[] = DAEMON_NODE_FLAGS,
+): void {
   const perPod = (w.cpuMs + w.helperCpuMs) / Math.max(1, w.pods);
   report({
     name: `daemon${label} CPU per pod (daemon + spawner helper, utime+stime)`,
@@ -362,7 +369,7 @@ function reportDaemon(report: Reporter, w: DaemonWatch, restMiB: number, hwm: nu
     samples: 1,
     goal: '≤ 64 rest, ≤ 96 peak',
     goalMet: restMiB <= 64 && w.peakMiB <= 96,
-    extra: { restMiB, peakMiB: w.peakMiB, vmHwmMiB: hwm, nodeFlags: DAEMON_NODE_FLAGS.join(' ') || 'none' },
+    extra: { restMiB, peakMiB: w.peakMiB, vmHwmMiB: hwm, nodeFlags: flags.join(' ') || 'none' },
   });
 }
 
@@ -422,13 +429,7 @@ async function measure(
   reportSamples(report, SLOTS, c16);
   reportDaemon(report, w, rest, (await procRssMiB(w.pid)).hwm);
   if (wB !== undefined && restB !== undefined)
-    reportDaemon(
-      report,
-      wB,
-      restB,
-      (await procRssMiB(wB.pid)).hwm,
-      ` B (${spawnerB(r.art)}${FLAGS_B === undefined ? '' : `, node ${FLAGS_B.join(' ') || 'no flags'}`})`,
-    );
+    reportDaemon(report, wB, restB, (await procRssMiB(wB.pid)).hwm, ` B (${spawnerB(r.art)})`, FLAGS_B);
   report({
     name: 'machine load (1-min average) before / after',
     medianMs: 0,
