@@ -118,40 +118,52 @@ function manualClock(): Clock & { tick(): void } {
   };
 }
 
+/** A plugin with one `netdev` pool (iavf VFs) on a fake kubelet, ticking every 10 s on `clock`. */
+async function startProbedPlugin(
+  dir: string,
+  clock: Clock & { tick(): void },
+  deps: Pick<Parameters<typeof createDevicePlugin>[0], 'discover' | 'rescanProbe'>,
+): Promise<ReturnType<typeof createDevicePlugin>> {
+  const kubelet = await startFakeKubelet({ root: path.join(dir, 'kubelet'), podResources: false });
+  cleanups.push(() => kubelet.stop());
+  const configFile = path.join(dir, 'config.json');
+  await writeFile(
+    configFile,
+    JSON.stringify({ resourceList: [{ resourceName: 'netdev', selectors: [{ drivers: ['iavf'] }] }] }),
+  );
+  const plugin = createDevicePlugin({
+    configFile,
+    resourcePrefix: 'intel.com',
+    ...deps,
+    kubeletRoot: kubelet.root,
+    registration: 'legacy',
+    devinfoDir: path.join(dir, 'devinfo'),
+    cdiDir: null,
+    host: { vhostNet: false },
+    log: pino({ level: 'silent' }),
+    metrics: noMetrics(),
+    rescanIntervalMs: 10_000,
+    clock,
+  });
+  await plugin.start();
+  cleanups.push(() => plugin.stop());
+  await kubelet.waitForPlugin('intel.com/netdev');
+  return plugin;
+}
+
 describe('rescan ticks with a probe', () => {
   it('skip rediscovery while the fingerprint is unchanged, rediscover on a change and every FULL_RESCAN_EVERY-th tick', async () => {
     const { dir, node: n } = await node();
-    const kubelet = await startFakeKubelet({ root: path.join(dir, 'kubelet'), podResources: false });
-    cleanups.push(() => kubelet.stop());
-    const configFile = path.join(dir, 'config.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({ resourceList: [{ resourceName: 'netdev', selectors: [{ drivers: ['iavf'] }] }] }),
-    );
     let discoveries = 0;
     let fingerprint = 'a';
     const clock = manualClock();
-    const plugin = createDevicePlugin({
-      configFile,
-      resourcePrefix: 'intel.com',
+    const plugin = await startProbedPlugin(dir, clock, {
       discover: () => {
         discoveries += 1;
         return discoverNode({ sysfsRoot: n.sysfsRoot, vfState: fileVfState(n.linksFile) });
       },
       rescanProbe: () => Promise.resolve(fingerprint),
-      kubeletRoot: kubelet.root,
-      registration: 'legacy',
-      devinfoDir: path.join(dir, 'devinfo'),
-      cdiDir: null,
-      host: { vhostNet: false },
-      log: pino({ level: 'silent' }),
-      metrics: noMetrics(),
-      rescanIntervalMs: 10_000,
-      clock,
     });
-    await plugin.start();
-    cleanups.push(() => plugin.stop());
-    await kubelet.waitForPlugin('intel.com/netdev');
     expect(discoveries).toBe(1);
     const tick = async () => {
       clock.tick();
@@ -180,33 +192,12 @@ describe('rescan ticks with a probe', () => {
 
   it('a VF link going down still turns Unhealthy at the next tick', async () => {
     const { dir, node: n } = await node();
-    const kubelet = await startFakeKubelet({ root: path.join(dir, 'kubelet'), podResources: false });
-    cleanups.push(() => kubelet.stop());
-    const configFile = path.join(dir, 'config.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({ resourceList: [{ resourceName: 'netdev', selectors: [{ drivers: ['iavf'] }] }] }),
-    );
     const vfState = fileVfState(n.linksFile);
     const clock = manualClock();
-    const plugin = createDevicePlugin({
-      configFile,
-      resourcePrefix: 'intel.com',
+    const plugin = await startProbedPlugin(dir, clock, {
       discover: () => discoverNode({ sysfsRoot: n.sysfsRoot, vfState }),
       rescanProbe: nodeRescanProbe({ sysfsRoot: n.sysfsRoot, vfState }),
-      kubeletRoot: kubelet.root,
-      registration: 'legacy',
-      devinfoDir: path.join(dir, 'devinfo'),
-      cdiDir: null,
-      host: { vhostNet: false },
-      log: pino({ level: 'silent' }),
-      metrics: noMetrics(),
-      rescanIntervalMs: 10_000,
-      clock,
     });
-    await plugin.start();
-    cleanups.push(() => plugin.stop());
-    await kubelet.waitForPlugin('intel.com/netdev');
     const health = () =>
       plugin
         .servers()[0]
