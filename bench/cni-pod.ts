@@ -7,7 +7,7 @@
 //   floor: the same delegate calls made directly (prevResult on DEL, as the meta-plugin sends it);
 //   thick: the C shim → the CNI daemon (its own process, as on a node);
 //   thin:  the netplumb-cni single executable, one per CNI call.
-// Every process (delegate, shim, thin executable) is started through netplumb-spawner, a posix_spawn
+// Every process (delegate, shim, thin executable) is started through netplumb-spawner, a vfork+execve
 // helper, as a Go runtime would start it: nobody pays for forking Node.js except what is measured.
 // Ratios are per-round pairs (round k of thick / round k of floor). The daemon's RSS (at rest, peak
 // under c=16) and its CPU per pod (utime+stime from /proc, daemon and its spawner helper) are reported.
