@@ -290,8 +290,19 @@ describe('netplumb on a real cluster', () => {
   }, 300_000);
 
   it('kubectl delete -k leaves nothing of netplumb on the node', async () => {
-    await kubectl(['delete', '-k', EXAMPLES, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+    // The example pods first, while netplumb still serves their DEL. Once their sandboxes are gone
+    // from the node (containerd removes a pod's netns only after its CNI DEL succeeded), netplumb
+    // goes: the pod objects themselves linger until kubelet 1.20's container GC (once a minute) has
+    // removed their dead containers, and that wait overlaps netplumb's own deletion. Both are waited
+    // for before the node is checked.
+    await kubectl(['delete', '-k', EXAMPLES, '--wait=false']);
+    await waitFor('the example pods torn down on the node (their netns gone)', () =>
+      Promise.resolve(podNetnsNames().length === netnsBefore.length),
+    );
     await kubectl(['delete', '-k', OVERLAY, '--wait=true', '--timeout=180s'], { timeoutMs: 190_000 });
+    await kubectl(['delete', '-k', EXAMPLES, '--ignore-not-found', '--wait=true', '--timeout=120s'], {
+      timeoutMs: 130_000,
+    });
     await waitNamespaceGone();
     await waitFor('nothing of netplumb left on the node', () =>
       Promise.resolve(
