@@ -35,6 +35,12 @@ describe('writeFileAtomic', () => {
     await writeFileAtomic(file, 'x', { createDir: true });
     expect((await stat(file)).isFile()).toBe(true);
   });
+
+  it('gives a directory it creates the dirMode asked for', async () => {
+    const file = path.join(dir, 'private', 'f');
+    await writeFileAtomic(file, 'x', { createDir: true, dirMode: 0o700 });
+    expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
+  });
 });
 
 describe('writeFileAtomicSync', () => {
@@ -62,6 +68,12 @@ describe('writeFileAtomicSync', () => {
     }).toThrow(expect.objectContaining({ code: 'ENOENT' }) as Error);
     writeFileAtomicSync(file, 'x', { createDir: true });
     expect((await stat(file)).isFile()).toBe(true);
+  });
+
+  it('gives a directory it creates the dirMode asked for', async () => {
+    const file = path.join(dir, 'private', 'f');
+    writeFileAtomicSync(file, 'x', { createDir: true, dirMode: 0o700 });
+    expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
   });
 
   it('removes its temp file when the rename fails', async () => {

@@ -11,6 +11,12 @@ export interface AtomicWriteOptions {
   readonly mode?: number;
   /** Create the parent directory when it is missing (only then: no mkdir on the hot path). */
   readonly createDir?: boolean;
+  /** Mode of a directory createDir creates (subject to the umask, as with mkdir). */
+  readonly dirMode?: number;
+}
+
+function mkdirOptions(opts: AtomicWriteOptions): { recursive: true; mode?: number } {
+  return opts.dirMode === undefined ? { recursive: true } : { recursive: true, mode: opts.dirMode };
 }
 
 /** A temp name next to `file` that no other writer, in this process or another, can pick too. */
@@ -30,7 +36,7 @@ export async function writeFileAtomic(
       await write();
     } catch (err) {
       if (opts.createDir !== true || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await mkdir(path.dirname(file), { recursive: true });
+      await mkdir(path.dirname(file), mkdirOptions(opts));
       await write();
     }
     await rename(tmp, file);
@@ -55,7 +61,7 @@ export function writeFileAtomicSync(file: string, data: string, opts: AtomicWrit
       write();
     } catch (err) {
       if (opts.createDir !== true || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      mkdirSync(path.dirname(file), { recursive: true });
+      mkdirSync(path.dirname(file), mkdirOptions(opts));
       write();
     }
     renameSync(tmp, file);
