@@ -1,5 +1,5 @@
 // The daemon's adapter of the ProcessSpawner port (cni/exec.ts) over netplumb-spawner, a small
-// long-lived C process that posix_spawns each delegate (netplumb-spawner.c). The daemon never
+// long-lived C process that starts each delegate with vfork + execve (netplumb-spawner.c). The daemon never
 // forks itself per delegate: the helper is started once (restarted on the next call if it dies),
 // each call is one framed request on its stdin, and stdout/stderr/exit come back as frames. The
 // helper's first frame announces its protocol version; a helper that does not say this client's
@@ -59,12 +59,19 @@ function rebuildHint(helper: string): string {
   return `rebuild it from this source tree (npm run build:shim writes dist/spawner/netplumb-spawner) or point --spawner at a matching build: ${helper}`;
 }
 
+/** The protocol version a hello frame announces; undefined when the frame is not a hello. */
+function helloVersion(frame: Buffer): number | undefined {
+  const hello = frame.length >= 9 && frame.readUInt32LE(0) === 0 && frame.readUInt8(4) === T_HELLO;
+  return hello ? frame.readUInt32LE(5) : undefined;
+}
+
 /** The error for a helper whose first frame was not a hello of this client's version. */
 export function mismatchError(helper: string, frame: Buffer): SpawnerError {
-  const hello = frame.length >= 9 && frame.readUInt32LE(0) === 0 && frame.readUInt8(4) === T_HELLO;
-  const what = hello
-    ? `speaks protocol ${frame.readUInt32LE(5)}, this daemon needs ${PROTOCOL_VERSION}`
-    : `did not announce a protocol version (built before the version handshake; this daemon needs ${PROTOCOL_VERSION})`;
+  const version = helloVersion(frame);
+  const what =
+    version !== undefined
+      ? `speaks protocol ${version}, this daemon needs ${PROTOCOL_VERSION}`
+      : `did not announce a protocol version (built before the version handshake; this daemon needs ${PROTOCOL_VERSION})`;
   return new SpawnerError('spawner-mismatch', `netplumb-spawner ${what}: ${rebuildHint(helper)}`);
 }
 
@@ -162,24 +169,24 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
     }
   }
 
-  /** A helper that cannot be used: its calls fail with `err`, it is killed, the next call starts another. */
-  function refuse(h: Helper, err: SpawnerError): void {
-    if (helper !== h) return;
+  /** Forgets helper `h` if it is the current one (its calls fail with `err`; the next call starts another). */
+  function drop(h: Helper, err: SpawnerError): boolean {
+    if (helper !== h) return false;
     helper = undefined;
     beforeHello = undefined;
     clearTimeout(helloTimer);
     failAll(err);
-    h.kill('SIGKILL');
+    return true;
+  }
+
+  /** A helper that cannot be used: dropped and killed. */
+  function refuse(h: Helper, err: SpawnerError): void {
+    if (drop(h, err)) h.kill('SIGKILL');
   }
 
   /** The first frame: the hello of PROTOCOL_VERSION lets the waiting requests go, anything else refuses the helper. */
   function onHello(h: Helper, frame: Buffer): void {
-    const ok =
-      frame.length >= 9 &&
-      frame.readUInt32LE(0) === 0 &&
-      frame.readUInt8(4) === T_HELLO &&
-      frame.readUInt32LE(5) === PROTOCOL_VERSION;
-    if (!ok) {
+    if (helloVersion(frame) !== PROTOCOL_VERSION) {
       refuse(h, mismatchError(opts.helper, frame));
       return;
     }
@@ -229,11 +236,7 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
       onData(h, chunk);
     });
     const gone = (why: string): void => {
-      if (helper !== h) return;
-      helper = undefined;
-      beforeHello = undefined;
-      clearTimeout(helloTimer);
-      failAll(new SpawnerError('spawner-gone', `netplumb-spawner ${opts.helper} ${why}`));
+      drop(h, new SpawnerError('spawner-gone', `netplumb-spawner ${opts.helper} ${why}`));
     };
     h.on('error', (err) => {
       gone(`cannot run: ${err.message}`);
