@@ -101,14 +101,19 @@ static void write_all(int fd, const void *p, size_t n) {
   }
 }
 
+/* The 9 bytes before a reply's payload: u32 len (5 + n), u32 id, u8 type. */
+static void frame_header(char *h, uint32_t id, uint8_t type, uint32_t n) {
+  uint32_t len = 5 + n;
+  memcpy(h, &len, 4);
+  memcpy(h + 4, &id, 4);
+  h[8] = (char)type;
+}
+
 /* One frame in one writev: each write to the daemon's pipe can wake it, and wake-ups are the
  * helper's main cost per delegate (a paravirtualized 2-vCPU node: an IPI each). */
 static void reply(uint32_t id, uint8_t type, const void *payload, uint32_t n) {
   char head[9];
-  uint32_t len = 5 + n;
-  memcpy(head, &len, 4);
-  memcpy(head + 4, &id, 4);
-  head[8] = (char)type;
+  frame_header(head, id, type, n);
   struct iovec iov[2] = {{.iov_base = head, .iov_len = 9}, {.iov_base = (void *)payload, .iov_len = n}};
   if (stdout_broken) return;
   ssize_t w;
@@ -143,11 +148,8 @@ static void hold(struct child *c, uint8_t type, const void *payload, uint32_t n)
     reply(c->id, type, payload, n); /* no memory, or a frame larger than the buffer: at once */
     return;
   }
-  uint32_t len = 5 + n;
   char *h = c->held + c->held_len;
-  memcpy(h, &len, 4);
-  memcpy(h + 4, &c->id, 4);
-  h[8] = (char)type;
+  frame_header(h, c->id, type, n);
   if (n > 0) memcpy(h + 9, payload, n);
   c->held_len += 9 + (size_t)n;
 }
