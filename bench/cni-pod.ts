@@ -50,9 +50,10 @@ const FLAGS_B = process.env['NETPLUMB_BENCH_DAEMON_FLAGS_B']?.split(' ').filter(
 const SPAWNER_B_ENV = process.env['NETPLUMB_BENCH_SPAWNER_B'];
 /** Whether there is a second daemon, thickB. */
 const HAS_B = SPAWNER_B_ENV !== undefined || FLAGS_B !== undefined;
+/** The daemon's helper: NETPLUMB_BENCH_SPAWNER, else the one the bench built. */
+const spawnerA = (a: Artifacts): string => process.env['NETPLUMB_BENCH_SPAWNER'] ?? a.spawner;
 /** The second daemon's helper: NETPLUMB_BENCH_SPAWNER_B, else the first daemon's. */
-const spawnerB = (a: Artifacts): string =>
-  SPAWNER_B_ENV ?? process.env['NETPLUMB_BENCH_SPAWNER'] ?? a.spawner;
+const spawnerB = (a: Artifacts): string => SPAWNER_B_ENV ?? spawnerA(a);
 const MODES: readonly Mode[] = HAS_B ? ['floor', 'thick', 'thickB', 'thin'] : ['floor', 'thick', 'thin'];
 
 interface Env {
@@ -410,7 +411,7 @@ async function measure(
   daemonB: ChildProcess | undefined,
 ): Promise<void> {
   const n = Number(process.env['NETPLUMB_BENCH_ROUNDS'] ?? 20);
-  const w = watch(daemon, process.env['NETPLUMB_BENCH_SPAWNER'] ?? r.art.spawner) as DaemonWatch;
+  const w = watch(daemon, spawnerA(r.art)) as DaemonWatch;
   const wB = watch(daemonB, spawnerB(r.art));
   const ws: Watches = { thick: w, ...(wB && { thickB: wB }) };
   const warm: Watches = { thick: { ...w }, ...(wB && { thickB: { ...wB } }) };
@@ -465,7 +466,7 @@ export async function run(report: Reporter): Promise<void> {
     art = s.art;
     const socket = path.join(tmp, 'run', 'cni.sock');
     await mkdir(path.dirname(socket), { recursive: true });
-    daemon = startDaemon(s.art, socket, s.kubeconfig, process.env['NETPLUMB_BENCH_SPAWNER'] ?? s.art.spawner);
+    daemon = startDaemon(s.art, socket, s.kubeconfig, spawnerA(s.art));
     await waitFor(socket, 30_000);
     const socketB = path.join(tmp, 'run', 'cni-b.sock');
     if (HAS_B) {
