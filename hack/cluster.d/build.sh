@@ -10,17 +10,15 @@
 #   gocache/             Go's build cache
 # A second run returns in a second; a backport request after a stock build takes about a minute.
 # Built with the upstream `providerless` tag (KEP-1179: no in-tree cloud providers, i.e. no AWS,
-# Azure, GCE, OpenStack or vSphere SDKs and cloud volume plugins): nothing here has a cloud, and
-# those SDKs were the largest part of a cold build.
+# Azure, GCE, OpenStack or vSphere SDKs and cloud volume plugins) and `dockerless` (KEP-1985: no
+# dockershim; the kubelet runs --container-runtime=remote on containerd): both leave out only code
+# this cluster never runs, and the cloud SDKs were the largest part of a cold build.
 # Debian's apt is used through a private deb-src list; /etc/apt is not touched.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${NETPLUMB_K8S_CACHE:-/var/cache/netplumb-k8s}
 orig_sha=b83c0780efb182d928dc63d46488a847f161f04e40a94b96bf5247dd671ecdfc
 version=v1.20.2
-# providerless: no in-tree cloud providers (KEP-1179); dockerless: no dockershim in the kubelet
-# (KEP-1985; the cluster's kubelet runs --container-runtime=remote on containerd). Both only leave
-# out code this cluster never runs, and both shorten a cold build.
 tags=selinux,notest,providerless,dockerless
 stock_key=$(sha256sum <"$here/build.sh" | cut -c1-16)
 backport_key=$(cat "$here/build.sh" "$here"/patches/*.patch | sha256sum | cut -c1-16)
