@@ -49,7 +49,9 @@ function lazyKube(kubeconfig: string | undefined): KubeClient {
     (client ??= Promise.all([
       import('../cni/meta/kube-client-node.js'),
       import('../cni/meta/kube-rest.js'),
-    ]).then(([c, rest]) => c.createKubeClient(rest.loadKubeAccess(kubeconfig, process.env, 1))));
+    ]).then(([c, rest]) =>
+      c.createKubeClient(rest.loadKubeAccess(kubeconfig, process.env, { shortLived: true })),
+    ));
   return {
     getPod: async (ns, name) => (await get()).getPod(ns, name),
     getNad: async (ns, name) => (await get()).getNad(ns, name),
@@ -161,7 +163,7 @@ export async function warmUpCodeCache(): Promise<void> {
       import('../cni/meta/kube-client-node.js'),
       import('../cni/meta/kube-rest.js'),
     ]);
-    rest.loadKubeAccess(kubeconfig, {}, 1);
+    rest.loadKubeAccess(kubeconfig, {}, { shortLived: true });
     const kube = client.createKubeClient(warmApi());
     const stdin = JSON.stringify({
       cniVersion: '1.0.0',

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeApiServer } from '../../sim/apiserver.js';
 import type { FakeApiServer } from '../../sim/apiserver.js';
 import { createKubeClient } from './kube-client-node.js';
+import { loadKubeAccess } from './kube-rest.js';
 import { KubeErrorCode } from './kube.js';
 import type { KubeClient } from './kube.js';
 
@@ -85,50 +86,60 @@ describe('client-node KubeClient adapter', () => {
 });
 
 describe('KubeClient over HTTPS', () => {
-  it('verifies the server with the kubeconfig CA and reuses one TLS connection for sequential calls', async () => {
-    const tlsDir = await mkdtemp(path.join(tmpdir(), 'np-cni-kube-tls-'));
-    const run = promisify(execFile);
-    await run('openssl', [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-      ...['-keyout', path.join(tlsDir, 'k'), '-out', path.join(tlsDir, 'c'), '-days', '1'],
-      ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-    ]);
-    const tls = {
-      key: await readFile(path.join(tlsDir, 'k'), 'utf8'),
-      cert: await readFile(path.join(tlsDir, 'c'), 'utf8'),
-    };
-    const secure = await startFakeApiServer({ tls });
-    try {
-      secure.addPod({ namespace: 'ns1', name: 'p' });
-      secure.addNad('ns1', 'n', { cniVersion: '1.0.0', type: 'macvlan' });
-      const client = createKubeClient(await secure.writeKubeconfig(path.join(tlsDir, 'kubeconfig')));
-      for (let i = 0; i < 5; i++) {
-        const pod = await client.getPod('ns1', 'p');
-        await client.getNad('ns1', 'n');
-        await client.updatePodStatusAnnotations(pod, { i: String(i) });
-        await client.recordEvent?.(pod, { type: 'Normal', reason: 'R', message: 'm' });
-      }
-      expect(secure.requests).toHaveLength(20);
-      expect(secure.connections()).toBe(1);
-      // The CA is parsed once into the agent's TLS context: a kubeconfig trusting another CA is refused.
+  // The daemon's agent (Node's verification) and the thin executable's (tls-anchor.ts).
+  it.each([
+    ['a long-lived process', {}],
+    ['a short-lived process', { shortLived: true }],
+  ] as const)(
+    '%s verifies the server with the kubeconfig CA and reuses one TLS connection for sequential calls',
+    async (_what, options) => {
+      const tlsDir = await mkdtemp(path.join(tmpdir(), 'np-cni-kube-tls-'));
+      const run = promisify(execFile);
       await run('openssl', [
         ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-        ...['-keyout', path.join(tlsDir, 'k2'), '-out', path.join(tlsDir, 'c2'), '-days', '1'],
+        ...['-keyout', path.join(tlsDir, 'k'), '-out', path.join(tlsDir, 'c'), '-days', '1'],
         ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
       ]);
-      const own = await readFile(path.join(tlsDir, 'kubeconfig'), 'utf8');
-      const other = own.replace(
-        Buffer.from(tls.cert).toString('base64'),
-        (await readFile(path.join(tlsDir, 'c2'))).toString('base64'),
-      );
-      expect(other).not.toBe(own);
-      await writeFile(path.join(tlsDir, 'kubeconfig2'), other);
-      await expect(createKubeClient(path.join(tlsDir, 'kubeconfig2')).getPod('ns1', 'p')).rejects.toThrow(
-        /certificate/,
-      );
-    } finally {
-      await secure.stop();
-      await rm(tlsDir, { recursive: true, force: true });
-    }
-  });
+      const tls = {
+        key: await readFile(path.join(tlsDir, 'k'), 'utf8'),
+        cert: await readFile(path.join(tlsDir, 'c'), 'utf8'),
+      };
+      const secure = await startFakeApiServer({ tls });
+      try {
+        secure.addPod({ namespace: 'ns1', name: 'p' });
+        secure.addNad('ns1', 'n', { cniVersion: '1.0.0', type: 'macvlan' });
+        const client = createKubeClient(
+          loadKubeAccess(await secure.writeKubeconfig(path.join(tlsDir, 'kubeconfig')), process.env, options),
+        );
+        for (let i = 0; i < 5; i++) {
+          const pod = await client.getPod('ns1', 'p');
+          await client.getNad('ns1', 'n');
+          await client.updatePodStatusAnnotations(pod, { i: String(i) });
+          await client.recordEvent?.(pod, { type: 'Normal', reason: 'R', message: 'm' });
+        }
+        expect(secure.requests).toHaveLength(20);
+        expect(secure.connections()).toBe(1);
+        // The CA is parsed once into the agent's TLS context: a kubeconfig trusting another CA is refused.
+        await run('openssl', [
+          ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+          ...['-keyout', path.join(tlsDir, 'k2'), '-out', path.join(tlsDir, 'c2'), '-days', '1'],
+          ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+        ]);
+        const own = await readFile(path.join(tlsDir, 'kubeconfig'), 'utf8');
+        const other = own.replace(
+          Buffer.from(tls.cert).toString('base64'),
+          (await readFile(path.join(tlsDir, 'c2'))).toString('base64'),
+        );
+        expect(other).not.toBe(own);
+        await writeFile(path.join(tlsDir, 'kubeconfig2'), other);
+        const refused = createKubeClient(
+          loadKubeAccess(path.join(tlsDir, 'kubeconfig2'), process.env, options),
+        );
+        await expect(refused.getPod('ns1', 'p')).rejects.toThrow(/certificate/);
+      } finally {
+        await secure.stop();
+        await rm(tlsDir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { NetplumbError } from '../../lib/errors.js';
+import { anchorAgent } from './tls-anchor.js';
 
 export class KubeConfigError extends NetplumbError {
   override readonly name = 'KubeConfigError';
@@ -186,21 +187,43 @@ function tlsOptions(o: https.AgentOptions): https.AgentOptions {
   };
 }
 
-/**
- * Builds the client from a kubeconfig file, or the in-cluster service account when undefined.
- * `maxSockets` caps the agent's connections: a short-lived process (the thin netplumb-cni) passes 1,
- * so concurrent requests queue on one TLS connection instead of each paying a handshake.
- */
+/** How the client is used: `shortLived` for a process that makes one CNI call (the thin netplumb-cni). */
+export interface AccessOptions {
+  /**
+   * One connection (concurrent requests queue on it: one TLS handshake), and the server trusted
+   * through tls-anchor.ts (no parse of Node's bundled roots when the kubeconfig's CA signed the
+   * server's certificate directly). Otherwise up to 32 connections and Node's own verification.
+   */
+  readonly shortLived?: boolean;
+}
+
+function agentFor(creds: Credentials, shortLived: boolean): http.Agent {
+  const maxSockets = shortLived ? 1 : 32;
+  if (!creds.server.startsWith('https:')) return new http.Agent({ keepAlive: true, maxSockets });
+  const { ca, cert, key, servername, rejectUnauthorized } = creds.agentOptions;
+  if (shortLived && Buffer.isBuffer(ca) && rejectUnauthorized !== false) {
+    return anchorAgent(
+      {
+        ca,
+        ...(Buffer.isBuffer(cert) && { cert }),
+        ...(Buffer.isBuffer(key) && { key }),
+        ...(servername !== undefined && { servername }),
+      },
+      { keepAlive: true, maxSockets },
+    );
+  }
+  return new https.Agent({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets });
+}
+
+/** Builds the client from a kubeconfig file, or the in-cluster service account when undefined. */
 export function loadKubeAccess(
   kubeconfig: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
-  maxSockets = 32,
+  options: AccessOptions = {},
 ): KubeAccess {
   const creds = kubeconfig === undefined ? inCluster(env) : fromKubeconfig(kubeconfig);
   const secure = creds.server.startsWith('https:');
-  const agent = secure
-    ? new https.Agent({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets })
-    : new http.Agent({ keepAlive: true, maxSockets });
+  const agent = agentFor(creds, options.shortLived === true);
   const send = secure ? https.request : http.request;
 
   function open(
