@@ -14,6 +14,7 @@ import { SPEC_VERSIONS } from '../version.js';
 import { systemClock } from '../../lib/clock.js';
 import { startFakeApiServer } from '../../sim/apiserver.js';
 import type { FakeApiServer } from '../../sim/apiserver.js';
+import { startFakePodResources } from '../../sim/podresources.js';
 import { PROJECT_ROOT } from '../../test/support/bin.js';
 import { buildSea, wrapTopLevelAwait } from './sea-build.js';
 
@@ -222,6 +223,46 @@ describe('single-executable netplumb-cni', () => {
       const del = await cniCall(exe, env('DEL'), conf);
       expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
       expect(await links()).toEqual([]);
+    });
+
+    it('loads the PodResources client (its own asset: grpc-js) for a pod whose NAD names a resource', async () => {
+      const a = api!;
+      const podres = await startFakePodResources(path.join(dir, 'kubelet.sock'));
+      try {
+        a.addNad(
+          'default',
+          'dev',
+          { cniVersion: '1.0.0', type: 'host-device' },
+          {
+            'k8s.v1.cni.cncf.io/resourceName': 'example.com/nic',
+          },
+        );
+        a.addPod({
+          namespace: 'default',
+          name: 'q',
+          uid: 'uid-q',
+          annotations: { 'k8s.v1.cni.cncf.io/networks': 'dev' },
+        });
+        podres.setPod({ namespace: 'default', name: 'q', containers: { app: {} } });
+        const devConf = JSON.stringify({
+          ...(JSON.parse(conf) as object),
+          podResourcesSocket: podres.socket,
+        });
+        const args = env('ADD')['CNI_ARGS'] ?? '';
+        const q = { ...env('ADD'), CNI_ARGS: args.replace('NAME=p;', 'NAME=q;').replace('uid-p', 'uid-q') };
+        const add = await cniCall(exe, q, devConf);
+        // The kubelet was asked (over gRPC, from the executable) and allocated nothing to the pod.
+        expect(add.exitCode).toBe(1);
+        expect(JSON.parse(add.stdout)).toMatchObject({
+          msg: expect.stringMatching(
+            /resource "example.com\/nic" but pod default\/q was allocated 0/,
+          ) as unknown,
+        });
+        expect(add.stderr).not.toMatch(/code cache .* was rejected/);
+        expect(await links()).toEqual([]);
+      } finally {
+        await podres.stop();
+      }
     });
   });
 });

@@ -67,7 +67,14 @@ interface SeaAsset {
 }
 
 /**
- * The entry's own dynamic imports of project files become SEA assets: the import resolves to a
+ * Modules imported dynamically deeper in the graph that get an asset of their own too: the
+ * PodResources client (grpc-js and protobufjs, ~450 KB of the plugin's bundle) is needed only by a
+ * pod that asks for a device, so the other calls do not read and deserialize it.
+ */
+const SEPARATE_ASSETS = ['cni/meta/podresources.ts'];
+
+/**
+ * The entry's own dynamic imports of project files (and SEPARATE_ASSETS) become SEA assets: the import resolves to a
  * small module that compiles the asset (with its code cache) and runs it as a CommonJS module.
  */
 function assetImports(entryFile: string, assets: SeaAsset[]): Plugin {
@@ -75,9 +82,10 @@ function assetImports(entryFile: string, assets: SeaAsset[]): Plugin {
     name: 'netplumb-sea-assets',
     setup(b) {
       b.onResolve({ filter: /^\.\.?\// }, (args) => {
-        if (args.kind !== 'dynamic-import' || path.resolve(args.importer) !== path.resolve(entryFile))
-          return undefined;
+        if (args.kind !== 'dynamic-import') return undefined;
         const file = path.resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+        const fromEntry = path.resolve(args.importer) === path.resolve(entryFile);
+        if (!fromEntry && !SEPARATE_ASSETS.some((f) => file.endsWith(`${path.sep}${f}`))) return undefined;
         let asset = assets.find((a) => a.file === file);
         if (asset === undefined) {
           asset = { file, key: `lazy${String(assets.length)}` };
@@ -162,12 +170,19 @@ const BUNDLE: BuildOptions = {
 };
 
 /** Bundles each asset and makes its code cache; returns the sea-config `assets` map. */
-async function buildAssets(work: string, assets: readonly SeaAsset[]): Promise<Record<string, string>> {
+async function buildAssets(work: string, entry: string, assets: SeaAsset[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const a of assets) {
+  // An asset's bundle may add assets (SEPARATE_ASSETS): the loop reaches them too.
+  for (let i = 0; i < assets.length; i++) {
+    const a = assets[i] as SeaAsset;
     const js = path.join(work, `${a.key}.cjs`);
     const cache = path.join(work, `${a.key}.cache`);
-    await build({ ...BUNDLE, entryPoints: [a.file], outfile: js, plugins: [lightAssert()] });
+    await build({
+      ...BUNDLE,
+      entryPoints: [a.file],
+      outfile: js,
+      plugins: [assetImports(entry, assets), lightAssert()],
+    });
     await run(process.execPath, ['-e', MAKE_CODE_CACHE, ASSET_HEAD, ASSET_TAIL, js, cache, `${a.key}.cjs`], {
       cwd: work,
     });
@@ -200,7 +215,7 @@ export async function buildSea(o: SeaOptions): Promise<number> {
       outfile: bundle,
       plugins: [wrapEntry(entry), assetImports(entry, assets), lightAssert()],
     });
-    const assetFiles = await buildAssets(work, assets);
+    const assetFiles = await buildAssets(work, entry, assets);
     const blob = path.join(work, 'sea.blob');
     const config = path.join(work, 'sea-config.json');
     await writeFile(
