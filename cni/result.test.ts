@@ -175,4 +175,17 @@ describe('result conversion', () => {
       /ips\[0\]\.address: /,
     );
   });
+
+  it('says in English what each bad field should have been (zod/mini ships no locale: ours is installed)', () => {
+    expect(() =>
+      decodeResult({ ips: [{ address: 1 }], routes: [{ dst: '0.0.0.0/0', mtu: 1.5, table: '1' }] }, '1.0.0'),
+    ).toThrow(
+      'invalid 1.0.0 result: ips[0].address: Invalid input: expected string, received number; ' +
+        'routes[0].mtu: Invalid input: expected int, received number; ' +
+        'routes[0].table: Invalid input: expected number, received string',
+    );
+    expect(() => decodeResult({ ip4: { ip: '10.0.0.2/24' }, dns: [] }, '0.2.0')).toThrow(
+      'invalid 0.2.0 result: dns: Invalid input: expected object, received array',
+    );
+  });
 });

@@ -43,3 +43,39 @@ describe('writeCache', () => {
     expect((err as CniError).message).toContain(path.join(blocker, 'cache', 'c1'));
   });
 });
+
+describe('readCache', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'np-cache-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('calls a cache of the wrong shape corrupt, naming each bad key and what it should be', async () => {
+    const text = JSON.stringify({ ...cache, podUid: 7, attachments: [{ name: 'a', cniArgs: [['K']] }] });
+    await writeFile(cachePath(dir, 'c1'), text);
+    expect(await readCache(dir, 'c1', 'eth0')).toEqual({
+      state: 'corrupt',
+      problem:
+        'podUid: Invalid input: expected string, received number; ' +
+        'attachments[0].ifname: Invalid input: expected string, received undefined; ' +
+        'attachments[0].isDefault: Invalid input: expected boolean, received undefined; ' +
+        'attachments[0].config: Invalid input; ' +
+        'attachments[0].capabilityArgs: Invalid input; ' +
+        'attachments[0].cniArgs[0]: Too small: expected array to have >=2 items',
+      text,
+    });
+  });
+
+  it('calls an array that is not a Multus cache corrupt, with the first problem', async () => {
+    const text = JSON.stringify([{ Name: 'x' }]);
+    await writeFile(cachePath(dir, 'c1'), text);
+    expect(await readCache(dir, 'c1', 'eth0')).toEqual({
+      state: 'corrupt',
+      problem: 'neither a netplumb nor a Multus cache: Invalid input: expected string, received undefined',
+      text,
+    });
+  });
+});
