@@ -9,7 +9,8 @@
 //   family of their `dst` (only dst/gw survive).
 // - 1.x omits an empty `dns`; older formats always print `"dns": {}` like the Go types do.
 import { formatIssues } from '../lib/config-path.js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../lib/zod-locale.js';
 import { CniError, CniErrorCode } from './errors.js';
 import type { JsonObject } from '../lib/json.js';
 import { resultFormatOf, versionAtLeast } from './version.js';
@@ -62,59 +63,62 @@ export function ipFamily(addressOrCidr: string): 4 | 6 {
   return addressOrCidr.includes(':') ? 6 : 4;
 }
 
-const dnsSchema = z
-  .object({
-    nameservers: z.array(z.string()).nullish(),
-    domain: z.string().nullish(),
-    search: z.array(z.string()).nullish(),
-    options: z.array(z.string()).nullish(),
-  })
-  .nullish();
+const dnsSchema = z.nullish(
+  z.object({
+    nameservers: z.nullish(z.array(z.string())),
+    domain: z.nullish(z.string()),
+    search: z.nullish(z.array(z.string())),
+    options: z.nullish(z.array(z.string())),
+  }),
+);
+
+// Classic zod's z.number().int(): a non-number fails as "expected number" (z.int() alone says "int").
+const integer = () => z.number().check(z.int());
 
 const routeSchema = z.object({
   dst: z.string(),
-  gw: z.string().nullish(),
-  mtu: z.number().int().nullish(),
-  advmss: z.number().int().nullish(),
-  priority: z.number().int().nullish(),
-  table: z.number().int().nullish(),
-  scope: z.number().int().nullish(),
+  gw: z.nullish(z.string()),
+  mtu: z.nullish(integer()),
+  advmss: z.nullish(integer()),
+  priority: z.nullish(integer()),
+  table: z.nullish(integer()),
+  scope: z.nullish(integer()),
 });
 
 const interfaceSchema = z.object({
   name: z.string(),
-  mac: z.string().nullish(),
-  mtu: z.number().int().nullish(),
-  sandbox: z.string().nullish(),
-  socketPath: z.string().nullish(),
-  pciID: z.string().nullish(),
+  mac: z.nullish(z.string()),
+  mtu: z.nullish(integer()),
+  sandbox: z.nullish(z.string()),
+  socketPath: z.nullish(z.string()),
+  pciID: z.nullish(z.string()),
 });
 
 const ipSchema = z.object({
   address: z.string(),
-  gateway: z.string().nullish(),
-  interface: z.number().int().nonnegative().nullish(),
-  version: z.enum(['4', '6']).nullish(),
+  gateway: z.nullish(z.string()),
+  interface: z.nullish(z.number().check(z.int(), z.nonnegative())),
+  version: z.nullish(z.enum(['4', '6'])),
 });
 
 const currentSchema = z.object({
-  cniVersion: z.string().optional(),
-  interfaces: z.array(interfaceSchema).nullish(),
-  ips: z.array(ipSchema).nullish(),
-  routes: z.array(routeSchema).nullish(),
+  cniVersion: z.optional(z.string()),
+  interfaces: z.nullish(z.array(interfaceSchema)),
+  ips: z.nullish(z.array(ipSchema)),
+  routes: z.nullish(z.array(routeSchema)),
   dns: dnsSchema,
 });
 
 const legacyIpSchema = z.object({
   ip: z.string(),
-  gateway: z.string().nullish(),
-  routes: z.array(routeSchema).nullish(),
+  gateway: z.nullish(z.string()),
+  routes: z.nullish(z.array(routeSchema)),
 });
 
 const legacySchema = z.object({
-  cniVersion: z.string().optional(),
-  ip4: legacyIpSchema.nullish(),
-  ip6: legacyIpSchema.nullish(),
+  cniVersion: z.optional(z.string()),
+  ip4: z.nullish(legacyIpSchema),
+  ip6: z.nullish(legacyIpSchema),
   dns: dnsSchema,
 });
 
@@ -141,7 +145,7 @@ function decodeRoute(r: z.infer<typeof routeSchema>): CniRoute {
   return compact<CniRoute>(r);
 }
 
-function zodMessage(err: z.ZodError): string {
+function zodMessage(err: z.core.$ZodError): string {
   return formatIssues(err.issues);
 }
 

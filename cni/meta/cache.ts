@@ -6,7 +6,8 @@ import { formatIssues } from '../../lib/config-path.js';
 import { readFileSync, rmSync } from 'node:fs';
 import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../../lib/zod-locale.js';
 import { CniError, CniErrorCode } from '../errors.js';
 import type { JsonObject } from '../../lib/json.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
@@ -40,7 +41,8 @@ export interface MetaCache {
   readonly attachments: readonly CachedAttachment[];
 }
 
-const json = z.custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+// mini's custom() types the check's argument as the output type, but it gets the raw input.
+const json = z.custom<JsonObject>((v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v));
 
 const schema = z.object({
   kind: z.literal(CACHE_KIND),
@@ -57,10 +59,10 @@ const schema = z.object({
       config: json,
       capabilityArgs: json,
       cniArgs: z.array(z.tuple([z.string(), z.string()])),
-      resourceName: z.string().optional(),
-      deviceId: z.string().optional(),
-      devinfoFile: z.string().optional(),
-      result: json.optional(),
+      resourceName: z.optional(z.string()),
+      deviceId: z.optional(z.string()),
+      devinfoFile: z.optional(z.string()),
+      result: z.optional(json),
     }),
   ),
 });
@@ -137,18 +139,18 @@ export type CacheRead =
 const multusSchema = z.array(
   z.object({
     Bytes: z.string(),
-    Name: z.string().optional(),
-    ifnameRequest: z.string().optional(),
-    deviceID: z.string().optional(),
-    resourceName: z.string().optional(),
+    Name: z.optional(z.string()),
+    ifnameRequest: z.optional(z.string()),
+    deviceID: z.optional(z.string()),
+    resourceName: z.optional(z.string()),
   }),
 );
 
 // libcni's result cache `<cniDir>/results/<network>-<containerID>-<ifname>` (Multus runs libcni with
 // cacheDir = cniDir): the ADD result (prevResult for DEL) and the capability args.
 const libcniCacheSchema = z.object({
-  result: json.optional(),
-  capabilityArgs: json.optional(),
+  result: z.optional(json),
+  capabilityArgs: z.optional(json),
 });
 
 async function readLibcniCache(cniDir: string, network: string, containerId: string, ifname: string) {

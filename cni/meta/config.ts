@@ -1,7 +1,8 @@
 // The meta-plugin's own config: Multus's NetConf keys unchanged, plus netplumb's
 // `podResourcesSocket`, `devinfoDir`, `sysfsRoot` and `daemonSocket` (reserved for the daemon shim).
 // Validated once at the edge; unknown keys are kept (Multus configs carry extras) and reported.
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../../lib/zod-locale.js';
 import { CniError, CniErrorCode } from '../errors.js';
 import { formatConfigPath } from '../../lib/config-path.js';
 import type { JsonObject } from '../../lib/json.js';
@@ -57,31 +58,31 @@ const KNOWN_KEYS = [
 ] as const;
 
 const schema = z.object({
-  cniVersion: z.string().optional(),
-  name: z.string().optional(),
-  type: z.string().optional(),
-  kubeconfig: z.string().optional(),
-  clusterNetwork: z.string().optional(),
-  defaultNetworks: z.array(z.string()).nullish(),
-  delegates: z.array(z.record(z.string(), z.unknown())).nullish(),
-  systemNamespaces: z.array(z.string()).nullish(),
-  multusNamespace: z.string().optional(),
-  namespaceIsolation: z.boolean().optional(),
-  globalNamespaces: z.string().optional(),
-  cniDir: z.string().optional(),
-  binDir: z.string().optional(),
-  confDir: z.string().optional(),
-  readinessindicatorfile: z.string().optional(),
-  logFile: z.string().optional(),
-  logLevel: z.string().optional(),
-  logToStderr: z.boolean().optional(),
-  retryDeleteOnError: z.boolean().optional(),
-  auxiliaryCNIChainName: z.string().optional(),
-  runtimeConfig: z.record(z.string(), z.unknown()).optional(),
-  podResourcesSocket: z.string().optional(),
-  devinfoDir: z.string().optional(),
-  sysfsRoot: z.string().optional(),
-  daemonSocket: z.string().optional(),
+  cniVersion: z.optional(z.string()),
+  name: z.optional(z.string()),
+  type: z.optional(z.string()),
+  kubeconfig: z.optional(z.string()),
+  clusterNetwork: z.optional(z.string()),
+  defaultNetworks: z.nullish(z.array(z.string())),
+  delegates: z.nullish(z.array(z.record(z.string(), z.unknown()))),
+  systemNamespaces: z.nullish(z.array(z.string())),
+  multusNamespace: z.optional(z.string()),
+  namespaceIsolation: z.optional(z.boolean()),
+  globalNamespaces: z.optional(z.string()),
+  cniDir: z.optional(z.string()),
+  binDir: z.optional(z.string()),
+  confDir: z.optional(z.string()),
+  readinessindicatorfile: z.optional(z.string()),
+  logFile: z.optional(z.string()),
+  logLevel: z.optional(z.string()),
+  logToStderr: z.optional(z.boolean()),
+  retryDeleteOnError: z.optional(z.boolean()),
+  auxiliaryCNIChainName: z.optional(z.string()),
+  runtimeConfig: z.optional(z.record(z.string(), z.unknown())),
+  podResourcesSocket: z.optional(z.string()),
+  devinfoDir: z.optional(z.string()),
+  sysfsRoot: z.optional(z.string()),
+  daemonSocket: z.optional(z.string()),
 });
 
 export interface MetaConf {
