@@ -16,6 +16,9 @@
 // delegates start through that helper, interleaved with the others: an A/B of two spawner builds.
 // NETPLUMB_BENCH_DAEMON_FLAGS_B="<node flags>" starts that second daemon with other Node.js flags
 // (an A/B of V8 tiers: e.g. --jitless against --no-opt); with it alone, B uses the same helper as A.
+// NETPLUMB_BENCH_THIN_B=<executable> adds thinB: another netplumb-cni build (e.g. one made from an
+// older commit with `npm run build:sea`), interleaved with the others: an A/B of two thin builds.
+// NETPLUMB_BENCH_MODES=floor,thin (a comma list) runs only those ways (for quick looks).
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -45,7 +48,7 @@ import type { Reporter } from './types.js';
 const sh = promisify(execFile);
 const SLOTS = 16;
 const NS = 'bench';
-type Mode = 'floor' | 'thick' | 'thickB' | 'thin';
+type Mode = 'floor' | 'thick' | 'thickB' | 'thin' | 'thinB';
 const FLAGS_B = process.env['NETPLUMB_BENCH_DAEMON_FLAGS_B']?.split(' ').filter((f) => f !== '');
 const SPAWNER_B_ENV = process.env['NETPLUMB_BENCH_SPAWNER_B'];
 /** Whether there is a second daemon, thickB. */
@@ -54,7 +57,14 @@ const HAS_B = SPAWNER_B_ENV !== undefined || FLAGS_B !== undefined;
 const spawnerA = (a: Artifacts): string => process.env['NETPLUMB_BENCH_SPAWNER'] ?? a.spawner;
 /** The second daemon's helper: NETPLUMB_BENCH_SPAWNER_B, else the first daemon's. */
 const spawnerB = (a: Artifacts): string => SPAWNER_B_ENV ?? spawnerA(a);
-const MODES: readonly Mode[] = HAS_B ? ['floor', 'thick', 'thickB', 'thin'] : ['floor', 'thick', 'thin'];
+const THIN_B = process.env['NETPLUMB_BENCH_THIN_B'];
+const ONLY = process.env['NETPLUMB_BENCH_MODES']?.split(',');
+const MODES: readonly Mode[] = (['floor', 'thick', 'thickB', 'thin', 'thinB'] as const).filter(
+  (m) =>
+    (m !== 'thickB' || HAS_B) &&
+    (m !== 'thinB' || THIN_B !== undefined) &&
+    (ONLY === undefined || m === 'floor' || ONLY.includes(m)),
+);
 
 interface Env {
   readonly id: string;
@@ -193,8 +203,9 @@ async function floorPod(r: Runner, slot: number, cid: string): Promise<void> {
 }
 
 async function metaPod(r: Runner, mode: Exclude<Mode, 'floor'>, slot: number, cid: string): Promise<void> {
-  const file = mode === 'thin' ? r.art.thin : r.art.shim;
-  const conf = mode === 'thin' ? r.thinConf : mode === 'thick' ? r.thickConf : r.thickConfB;
+  const thin = mode === 'thin' || mode === 'thinB';
+  const file = mode === 'thin' ? r.art.thin : mode === 'thinB' ? (THIN_B ?? '') : r.art.shim;
+  const conf = thin ? r.thinConf : mode === 'thick' ? r.thickConf : r.thickConfB;
   for (const cmd of ['ADD', 'DEL']) await call(r, file, cniEnv(r.env, cmd, slot, cid, 'eth0'), conf);
 }
 
@@ -275,12 +286,12 @@ async function thickBatch(r: Runner, mode: Mode, c: number, w: DaemonWatch): Pro
 }
 
 async function rounds(r: Runner, n: number, c: number, ws: Watches, thinN = n): Promise<Samples> {
-  const s: Samples = { rounds: { floor: [], thick: [], thickB: [], thin: [] } };
+  const s: Samples = { rounds: { floor: [], thick: [], thickB: [], thin: [], thinB: [] } };
   for (let k = 0; k < n; k++) {
     const at = k % MODES.length;
     const order = [...MODES.slice(at), ...MODES.slice(0, at)];
     for (const mode of order) {
-      if (mode === 'thin' && k >= thinN) continue;
+      if ((mode === 'thin' || mode === 'thinB') && k >= thinN) continue;
       const w = ws[mode];
       s.rounds[mode].push(w !== undefined ? await thickBatch(r, mode, c, w) : await batch(r, mode, c));
     }
@@ -296,6 +307,7 @@ const GOALS: Record<string, { c1?: number; c16?: number }> = {
   thick: { c1: 1.15, c16: 1.25 },
   thickB: { c1: 1.15, c16: 1.25 },
   thin: { c1: 2.0 },
+  thinB: { c1: 2.0 },
 };
 
 function reportSamples(report: Reporter, c: number, s: Samples): void {
