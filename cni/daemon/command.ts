@@ -247,7 +247,7 @@ interface InstallFlags {
 export function installCommand(deps: DaemonCommandDeps): Command {
   return new Command('install')
     .description(
-      'Install the CNI executables (netplumb-shim launcher, self-contained netplumb-cni) atomically',
+      'Install the CNI executables (netplumb-shim launcher, self-contained netplumb-cni and its netplumb-spawner) atomically',
     )
     .requiredOption('--cni-bin-dir <dir>', 'target directory, e.g. /host/opt/cni/bin in an init container')
     .option('--json', 'print JSON')
@@ -260,8 +260,12 @@ export function installCommand(deps: DaemonCommandDeps): Command {
         : await buildShim(prebuilt);
       const items: InstallItem[] = [{ name: 'netplumb-shim', source: shim.file }];
       const sea = path.join(root, 'dist', 'sea', 'netplumb-cni');
-      if (existsSync(sea)) items.push({ name: 'netplumb-cni', source: sea });
-      else
+      if (existsSync(sea)) {
+        items.push({ name: 'netplumb-cni', source: sea });
+        // netplumb-cni starts its delegates through the static helper beside it (no fork of itself).
+        const helper = path.join(root, 'dist', 'spawner', 'netplumb-spawner');
+        if (existsSync(helper)) items.push({ name: 'netplumb-spawner', source: helper });
+      } else
         deps.stderr.write(
           `warning: ${sea} not built (npm run build:sea): thin mode and the DEL fallback are unavailable on this host\n`,
         );

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import type { FakeApiServer } from '../../sim/apiserver.js';
 import { startFakePodResources } from '../../sim/podresources.js';
 import { PROJECT_ROOT } from '../../test/support/bin.js';
 import { buildSea, wrapTopLevelAwait } from './sea-build.js';
+import { buildSpawner } from './spawner/build.js';
 
 const run = promisify(execFile);
 const STATUS = 'k8s.v1.cni.cncf.io/network-status';
@@ -263,6 +264,82 @@ describe('single-executable netplumb-cni', () => {
       } finally {
         await podres.stop();
       }
+    });
+  });
+
+  describe('delegates start through netplumb-spawner when it is installed next to the executable', () => {
+    const id = Math.random().toString(16).slice(2, 8);
+    const ns = `np-seah-${id}`;
+    let bin = '';
+    let rec = '';
+
+    beforeAll(async () => {
+      await run('ip', ['netns', 'add', ns]);
+      bin = path.join(dir, 'bin');
+      rec = path.join(dir, 'parents');
+      await mkdir(bin, { recursive: true });
+      // A delegate that records which process started it (its parent's name) and answers ADD.
+      await writeFile(
+        path.join(bin, 'recorder'),
+        [
+          '#!/bin/sh',
+          'cat > /dev/null',
+          'cat /proc/$PPID/comm >> "$NP_REC"',
+          'if [ "$CNI_COMMAND" = ADD ]; then',
+          '  echo \'{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}],"ips":[{"address":"10.9.0.2/24","interface":0}]}\'',
+          'fi',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+    });
+
+    afterAll(async () => {
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    });
+
+    const call = (file: string, command: string): Promise<Call> =>
+      cniCall(
+        file,
+        {
+          PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+          NP_REC: rec,
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `h${id}`,
+          CNI_NETNS: `/run/netns/${ns}`,
+          CNI_IFNAME: 'eth0',
+          CNI_PATH: bin,
+        },
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'netplumb-helper',
+          type: 'netplumb',
+          binDir: bin,
+          cniDir: path.join(dir, 'cache-helper'),
+          delegates: [{ cniVersion: '1.0.0', name: 'cluster', type: 'recorder' }],
+        }),
+      );
+
+    it('uses the helper beside it, and child_process without one; same answers either way', async () => {
+      const withHelper = path.join(dir, 'with-helper');
+      await mkdir(withHelper, { recursive: true });
+      await copyFile(exe, path.join(withHelper, 'netplumb-cni'));
+      await buildSpawner(path.join(withHelper, 'netplumb-spawner'), { force: true });
+      const answers: string[] = [];
+      for (const file of [exe, path.join(withHelper, 'netplumb-cni')]) {
+        await rm(rec, { force: true });
+        const add = await call(file, 'ADD');
+        expect(add.exitCode, `${add.stdout} ${add.stderr}`).toBe(0);
+        answers.push(add.stdout);
+        const del = await call(file, 'DEL');
+        expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
+        const parents = (await readFile(rec, 'utf8')).trim().split('\n');
+        // comm is cut to 15 characters: "netplumb-spawner" reads "netplumb-spawne".
+        expect(parents).toEqual(
+          file === exe ? ['netplumb-cni', 'netplumb-cni'] : ['netplumb-spawne', 'netplumb-spawne'],
+        );
+      }
+      expect(answers[1]).toBe(answers[0]);
     });
   });
 });

@@ -115,6 +115,12 @@ export function encodeRequest(
 export interface SpawnerOptions {
   /** Path of the built netplumb-spawner executable. */
   readonly helper: string;
+  /**
+   * The helper's own stderr (its diagnostics; the delegates' stderr comes back in frames): this
+   * process's (default), or none. A CNI executable passes 'ignore': its runtime reads its stderr
+   * to EOF, so a helper holding it open would delay the answer until the helper has exited too.
+   */
+  readonly stderr?: 'inherit' | 'ignore';
 }
 
 export interface HelperSpawner extends ProcessSpawner {
@@ -216,7 +222,7 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
   }
 
   function start(): Helper {
-    const h = spawn(opts.helper, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const h = spawn(opts.helper, [], { stdio: ['pipe', 'pipe', opts.stderr ?? 'inherit'] });
     buf = Buffer.alloc(0);
     beforeHello = [];
     helloTimer = setTimeout(() => {
