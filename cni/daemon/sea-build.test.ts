@@ -298,7 +298,7 @@ describe('single-executable netplumb-cni', () => {
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     });
 
-    const call = (file: string, command: string): Promise<Call> =>
+    const call = (file: string, command: string, extra: object = {}): Promise<Call> =>
       cniCall(
         file,
         {
@@ -317,6 +317,7 @@ describe('single-executable netplumb-cni', () => {
           binDir: bin,
           cniDir: path.join(dir, 'cache-helper'),
           delegates: [{ cniVersion: '1.0.0', name: 'cluster', type: 'recorder' }],
+          ...extra,
         }),
       );
 
@@ -340,6 +341,24 @@ describe('single-executable netplumb-cni', () => {
         );
       }
       expect(answers[1]).toBe(answers[0]);
+    });
+
+    it('logs pino JSON to the logFile (the bundle has pino without its worker transports)', async () => {
+      const logFile = path.join(dir, 'logs', 'netplumb.log');
+      const add = await call(exe, 'ADD', { logLevel: 'debug', logFile, logToStderr: false });
+      expect(add.exitCode, `${add.stdout} ${add.stderr}`).toBe(0);
+      expect(add.stderr).toBe('');
+      expect((await call(exe, 'DEL', { logLevel: 'debug', logFile, logToStderr: false })).exitCode).toBe(0);
+      const lines = (await readFile(logFile, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: number; plugin: string; msg: string; containerId?: string });
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.every((l) => l.plugin === 'netplumb-cni' && typeof l.msg === 'string')).toBe(true);
+      // The 'attached' line of the ADD (info), with the call's bindings.
+      expect(lines.some((l) => l.level === 30 && l.containerId === `h${id}` && l.msg === 'attached')).toBe(
+        true,
+      );
     });
   });
 });
