@@ -202,10 +202,12 @@ async function floorPod(r: Runner, slot: number, cid: string): Promise<void> {
   }
 }
 
+/** The ways that run the thin executable (one process per CNI call). */
+const isThin = (mode: Mode): boolean => mode === 'thin' || mode === 'thinB';
+
 async function metaPod(r: Runner, mode: Exclude<Mode, 'floor'>, slot: number, cid: string): Promise<void> {
-  const thin = mode === 'thin' || mode === 'thinB';
   const file = mode === 'thin' ? r.art.thin : mode === 'thinB' ? (THIN_B ?? '') : r.art.shim;
-  const conf = thin ? r.thinConf : mode === 'thick' ? r.thickConf : r.thickConfB;
+  const conf = isThin(mode) ? r.thinConf : mode === 'thick' ? r.thickConf : r.thickConfB;
   for (const cmd of ['ADD', 'DEL']) await call(r, file, cniEnv(r.env, cmd, slot, cid, 'eth0'), conf);
 }
 
@@ -291,7 +293,7 @@ async function rounds(r: Runner, n: number, c: number, ws: Watches, thinN = n): 
     const at = k % MODES.length;
     const order = [...MODES.slice(at), ...MODES.slice(0, at)];
     for (const mode of order) {
-      if ((mode === 'thin' || mode === 'thinB') && k >= thinN) continue;
+      if (isThin(mode) && k >= thinN) continue;
       const w = ws[mode];
       s.rounds[mode].push(w !== undefined ? await thickBatch(r, mode, c, w) : await batch(r, mode, c));
     }
@@ -367,7 +369,9 @@ function reportDaemon(
   label = '',
   flags: readonly string[] = DAEMON_NODE_FLAGS,
 ): void {
-  const perPod = (w.cpuMs + w.helperCpuMs) / Math.max(1, w.pods);
+  // NETPLUMB_BENCH_MODES without this daemon's way: it served no pod, so nothing about it is measured.
+  if (w.pods === 0) return;
+  const perPod = (w.cpuMs + w.helperCpuMs) / w.pods;
   report({
     name: `daemon${label} CPU per pod (daemon + spawner helper, utime+stime)`,
     medianMs: perPod,

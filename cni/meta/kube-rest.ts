@@ -197,9 +197,9 @@ export interface AccessOptions {
   readonly shortLived?: boolean;
 }
 
-function agentFor(creds: Credentials, shortLived: boolean): http.Agent {
+function agentFor(creds: Credentials, secure: boolean, shortLived: boolean): http.Agent {
   const maxSockets = shortLived ? 1 : 32;
-  if (!creds.server.startsWith('https:')) return new http.Agent({ keepAlive: true, maxSockets });
+  if (!secure) return new http.Agent({ keepAlive: true, maxSockets });
   const { ca, cert, key, servername, rejectUnauthorized } = creds.agentOptions;
   if (shortLived && Buffer.isBuffer(ca) && rejectUnauthorized !== false) {
     return anchorAgent(
@@ -223,7 +223,7 @@ export function loadKubeAccess(
 ): KubeAccess {
   const creds = kubeconfig === undefined ? inCluster(env) : fromKubeconfig(kubeconfig);
   const secure = creds.server.startsWith('https:');
-  const agent = agentFor(creds, options.shortLived === true);
+  const agent = agentFor(creds, secure, options.shortLived === true);
   const send = secure ? https.request : http.request;
 
   function open(
