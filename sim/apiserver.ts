@@ -8,6 +8,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { stringify as stringifyYaml } from 'yaml';
 
 export interface FakePodSpec {
   readonly namespace: string;
@@ -360,7 +361,8 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
       s.conflicts += count;
     },
     async writeKubeconfig(file) {
-      await writeFile(file, JSON.stringify(kubeconfigDoc(url, opts.tls)));
+      // YAML, as kubectl and Multus write theirs (the thin plugin's parse is then the real one).
+      await writeFile(file, stringifyYaml(kubeconfigDoc(url, opts.tls)));
       return file;
     },
     stop() {
