@@ -1,7 +1,6 @@
 // Writes a file so readers see either the old content or the new, never a torn one: a uniquely
 // named temp file in the same directory, then rename(2). Used for every cache, state record and
 // generated file, and (tempPathFor) for every copy that is renamed into place.
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,9 +18,21 @@ function mkdirOptions(opts: AtomicWriteOptions): { recursive: true; mode?: numbe
   return opts.dirMode === undefined ? { recursive: true } : { recursive: true, mode: opts.dirMode };
 }
 
-/** A temp name next to `file` that no other writer, in this process or another, can pick too. */
+let written = 0;
+
+/**
+ * A temp name next to `file` that no other writer, in this process or another, can pick too: this
+ * process's pid and count, and 48 random bits for a writer with the same pid in another pid
+ * namespace. Not node:crypto's randomUUID: loading that module is ~3 ms of every start of the thin
+ * CNI executable, which writes its cache through here, and the name needs no secrecy (the
+ * directory is the operator's, and a name taken by a stale file is overwritten, not followed).
+ */
 export function tempPathFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+  written = (written + 1) % Number.MAX_SAFE_INTEGER;
+  const random = Math.floor(Math.random() * 2 ** 48)
+    .toString(36)
+    .padStart(10, '0');
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${written}-${random}.tmp`);
 }
 
 export async function writeFileAtomic(

@@ -88,6 +88,31 @@ describe('the thin entry bin/netplumb-cni.ts', () => {
     expect(inputs).toEqual(['bin/netplumb-cni.ts', 'cni/about.ts', 'cni/version.ts', 'lib/version.ts']);
   });
 
+  it('loads no TLS, HTTPS or crypto module before a call needs the API (a DEL from the cache never does)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'np-sea-load-'));
+    try {
+      const out = path.join(dir, 'plugin.cjs');
+      await build({
+        entryPoints: [path.join(PROJECT_ROOT, 'bin', 'netplumb-cni-main.ts')],
+        bundle: true,
+        outfile: out,
+        platform: 'node',
+        format: 'cjs',
+        logLevel: 'silent',
+        define: { 'import.meta.url': '"file:///netplumb-sea/main.cjs"' },
+      });
+      const { stdout } = await run(process.execPath, [
+        '-e',
+        `require(${JSON.stringify(out)}); process.stdout.write(JSON.stringify(process.moduleLoadList))`,
+      ]);
+      const loaded = (JSON.parse(stdout) as string[]).filter((m) => m.startsWith('NativeModule '));
+      expect(loaded).toContain('NativeModule child_process');
+      for (const m of ['crypto', 'tls', 'https', 'http']) expect(loaded).not.toContain(`NativeModule ${m}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("answers VERSION exactly as the meta-plugin does (the plugin's own supportedVersions)", async () => {
     const plugin = createMetaPlugin({
       logger: pino({ level: 'silent' }),
