@@ -17,6 +17,7 @@ import {
   createExecRunner,
   createInProcessRunner,
   createPluginLookup,
+  findPlugin,
 } from './exec.js';
 import type { ProcessSpawner } from './exec.js';
 
@@ -221,6 +222,22 @@ describe('netplumb-spawner', () => {
     });
   });
 
+  it('start() runs the helper before the first call, once, and that call uses it', async () => {
+    await script('ppid', 'echo $PPID');
+    const own = createHelperSpawner({ helper: path.join(helperDir, 'netplumb-spawner') });
+    try {
+      expect(own.helperPid()).toBeUndefined();
+      own.start();
+      const pid = own.helperPid();
+      expect(pid).toBeGreaterThan(0);
+      own.start();
+      expect(own.helperPid()).toBe(pid);
+      expect(Number((await own.run(path.join(dir, 'ppid'), {}, '', 5_000)).stdout.trim())).toBe(pid);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('fails the calls in flight when the helper dies, and starts a new one for the next call', async () => {
     await script('slow', 'exec sleep 5');
     const own = createHelperSpawner({ helper: path.join(helperDir, 'netplumb-spawner') });
@@ -283,6 +300,26 @@ describe('netplumb-spawner version handshake', () => {
       expect(outs.map((o) => o.stdout)).toEqual(Array.from({ length: 5 }, (_, i) => `call ${i}\n`));
     } finally {
       await own.close();
+    }
+  });
+});
+
+describe('findPlugin', () => {
+  it('takes the first directory of the list that has an executable of that name', async () => {
+    const dirs = await Promise.all(
+      ['a', 'b', 'c'].map((x) => mkdtemp(path.join(tmpdir(), `np-cni-find-${x}-`))),
+    );
+    const [a, b, c] = dirs as [string, string, string];
+    try {
+      // a: not executable (skipped), b and c: both have it; b comes first in the list.
+      await writeFile(path.join(a, 'q'), '#!/bin/sh\n');
+      await script('q', 'true', c);
+      await script('q', 'true', b);
+      expect(await findPlugin('q', [a, b, c])).toBe(path.join(b, 'q'));
+      expect(await findPlugin('q', [c, b])).toBe(path.join(c, 'q'));
+      await expect(findPlugin('q', [a])).rejects.toThrow(/failed to find plugin "q" in path/);
+    } finally {
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
     }
   });
 });

@@ -62,20 +62,27 @@ export interface ExecRunnerOptions {
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 60_000;
 
-/** Finds an executable `type` in `dirs`; throws CniError naming every directory searched. */
+/**
+ * Finds an executable `type` in `dirs` (the first directory that has it wins); throws CniError
+ * naming every directory searched. The directories are checked at once, not one after another: each
+ * check is a thread-pool round trip that waits for the event loop, and a busy loop (a thin call
+ * loading its API client) would otherwise delay a search of a long PATH by one turn per directory.
+ */
 export async function findPlugin(type: string, dirs: readonly string[]): Promise<string> {
   if (type === '' || type.includes('/')) {
     throw new CniError(CniErrorCode.InvalidNetworkConfig, `invalid plugin type "${type}"`);
   }
-  for (const dir of dirs) {
-    const file = path.join(dir, type);
-    try {
-      await access(file, constants.X_OK);
-      return file;
-    } catch {
-      // try the next directory
-    }
-  }
+  const files = dirs.map((dir) => path.join(dir, type));
+  const found = await Promise.all(
+    files.map((file) =>
+      access(file, constants.X_OK).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  const first = files.find((_, i) => found[i] === true);
+  if (first !== undefined) return first;
   throw new CniError(
     CniErrorCode.InvalidNetworkConfig,
     `failed to find plugin "${type}" in path [${dirs.join(' ')}] (install it there or fix binDir/CNI_PATH)`,
