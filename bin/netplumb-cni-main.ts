@@ -83,11 +83,13 @@ function helperSpawner(): { spawner: HelperSpawner; commands: CommandRunner } | 
 
 /** Reads the call from stdin and the environment, runs the meta-plugin, prints its answer. */
 export async function main(): Promise<void> {
+  // Every call runs a delegate or `ip`: the helper starts while the request is read and planned.
+  const helper = helperSpawner();
+  helper?.spawner.start();
   const req = await readProcessRequest();
   const inCluster =
     (process.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&
     (process.env['KUBERNETES_SERVICE_PORT'] ?? '') !== '';
-  const helper = helperSpawner();
   const plugin = createMetaPlugin({
     logger: loggerFor(req.stdin),
     clock: systemClock,
@@ -170,22 +172,26 @@ export async function warmUpCodeCache(): Promise<void> {
     const kubeconfig = path.join(dir, 'kubeconfig');
     await writeFile(
       kubeconfig,
+      // As kubectl writes it (the shape kube-rest reads without the yaml package).
       [
         'apiVersion: v1',
-        'kind: Config',
         'clusters:',
-        '- name: c',
-        '  cluster:',
-        '    server: https://127.0.0.1:1',
+        '- cluster:',
         '    insecure-skip-tls-verify: true',
+        '    server: https://127.0.0.1:1',
+        '  name: c',
+        'contexts:',
+        '- context:',
+        '    cluster: c',
+        '    user: u',
+        '  name: x',
+        'current-context: x',
+        'kind: Config',
+        'preferences: {}',
         'users:',
         '- name: u',
         '  user:',
         '    token: t',
-        'contexts:',
-        '- name: x',
-        '  context: {cluster: c, user: u}',
-        'current-context: x',
         '',
       ].join('\n'),
     );

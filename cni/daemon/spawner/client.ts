@@ -124,6 +124,11 @@ export interface SpawnerOptions {
 }
 
 export interface HelperSpawner extends ProcessSpawner {
+  /**
+   * Starts the helper now when none runs (otherwise the first call starts it): a process that will
+   * run something soon lets the helper start while it does other work.
+   */
+  start(): void;
   /** pid of the running helper (undefined before the first call or after it died). */
   helperPid(): number | undefined;
   /** Closes the helper's stdin: it lets running children finish, then exits. */
@@ -276,6 +281,9 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
         if (beforeHello !== undefined && helper === h) beforeHello.push(frame);
         else h.stdin.write(frame);
       });
+    },
+    start() {
+      helper ??= start();
     },
     helperPid: () => helper?.pid,
     async close() {
