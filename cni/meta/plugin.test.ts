@@ -13,6 +13,7 @@ import { systemClock } from '../../lib/clock.js';
 import type { Clock } from '../../lib/clock.js';
 import { createTestNetns } from '../../test/support/netns.js';
 import type { TestNetns } from '../../test/support/netns.js';
+import type { KubeClient, PodInfo } from './kube.js';
 import { createMetaPlugin } from './plugin.js';
 
 let dir: string;
@@ -207,5 +208,64 @@ describe('createMetaPlugin with Multus-era delegates', () => {
       code: 7,
       msg: expect.stringMatching(/delegates\[0\], delegates\[1\] are all "masterplugin"/) as string,
     });
+  });
+});
+
+describe('AddedInterface events', () => {
+  it("posts each attachment's event as its ADD succeeds (as Multus does), not after the status write", async () => {
+    const rec = recorder();
+    const pod: PodInfo = {
+      namespace: 'ns',
+      name: 'p',
+      uid: 'uid-p',
+      resourceVersion: '1',
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'n1' },
+      containerNames: ['c'],
+    };
+    const kube: KubeClient = {
+      getPod: () => Promise.resolve(pod),
+      getNad: (namespace, name) =>
+        Promise.resolve({
+          namespace,
+          name,
+          annotations: {},
+          config: JSON.stringify({ cniVersion: '1.1.0', name, type: 'rec' }),
+        }),
+      updatePodStatusAnnotations: () => {
+        rec.calls.push('STATUS WRITE');
+        return Promise.resolve();
+      },
+      recordEvent: (_pod, event) => {
+        rec.calls.push(`EVENT ${event.message}`);
+        return Promise.resolve();
+      },
+    };
+    const plugin = createMetaPlugin({
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      kubeFor: () => kube,
+      podResourcesFor: () => {
+        throw new Error('not used');
+      },
+      runnerFor: () => createInProcessRunner({ rec: rec.fn }),
+    });
+    const add = await plugin({
+      env: {
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: 'c1',
+        CNI_NETNS: netns.path,
+        CNI_IFNAME: 'eth0',
+        CNI_ARGS: 'IgnoreUnknown=true;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_UID=uid-p',
+      },
+      stdin: conf(),
+    });
+    expect(add.exitCode, add.stdout).toBe(0);
+    expect(rec.calls).toEqual([
+      'ADD eth0',
+      'EVENT Add eth0 [10.9.0.2/24] from cluster',
+      'ADD net1',
+      'EVENT Add net1 [10.9.0.2/24] from ns/n1',
+      'STATUS WRITE',
+    ]);
   });
 });

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { createChainRunner } from '../chain.js';
 import { CniError, CniErrorCode } from '../errors.js';
+import type { CniResult } from '../result.js';
 import { createPlugin } from '../skel.js';
 import type { AddCall, CallBase, CheckCall, CniPluginFn, DelCall, GcCall } from '../skel.js';
 import { SPEC_VERSIONS } from '../version.js';
@@ -22,6 +23,7 @@ import { delClusterWithoutCache, delWithoutCache } from './recover.js';
 import { getPod, resolveCluster, resolveExtras, waitReady } from './resolve.js';
 import {
   addAll,
+  addedEvents,
   applyDefaultRoutes,
   decodeResults,
   delAll,
@@ -29,7 +31,6 @@ import {
   joinDelErrors,
   listOf,
   publishStatus,
-  recordAddedEvents,
   runtimeOf,
 } from './run.js';
 import type { AddRun } from './run.js';
@@ -92,7 +93,7 @@ async function warnNoNetwork(kube: KubeClient, pod: PodInfo, err: unknown, log: 
     });
 }
 
-async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<typeof decodeResults>[number]> {
+async function add(deps: MetaPluginDeps, call: AddCall): Promise<CniResult> {
   const conf = parseMetaConf(call.config);
   const log = callLog(deps, call);
   if (conf.unknownKeys.length > 0)
@@ -128,17 +129,25 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<ReturnType<type
   };
   await writeCache(conf.cniDir, cache);
   const run: AddRun = { conf, call, chain: createChainRunner(deps.runnerFor(conf)), log, done: [], cache };
-  await addAll(run, pa, pod?.uid ?? pa.uid);
-  const results = await applyDefaultRoutes(
-    run,
-    deps.routes ?? createIproute2PodRoutes(),
-    plans,
-    decodeResults(run),
-  );
-  if (kube !== undefined && pod !== undefined) {
-    await publishStatus(run, deps, kube, pod, results);
-    await recordAddedEvents(run, kube, pod, results);
+  const events = kube !== undefined && pod !== undefined ? addedEvents(kube, pod, log) : undefined;
+  try {
+    await addAll(run, pa, pod?.uid ?? pa.uid, events);
+    const results = await applyDefaultRoutes(
+      run,
+      deps.routes ?? createIproute2PodRoutes(),
+      plans,
+      decodeResults(run),
+    );
+    if (kube !== undefined && pod !== undefined) await publishStatus(run, deps, kube, pod, results);
+    return masterResult(run, results);
+  } finally {
+    // Answered before the call returns (a thin call exits right after it).
+    await events?.settled();
   }
+}
+
+/** The cluster network's result: the one the runtime gets. */
+function masterResult(run: AddRun, results: readonly CniResult[]): CniResult {
   const master =
     results[
       Math.max(

@@ -163,9 +163,9 @@ async function copyDevinfo(run: AddRun, att: CachedAttachment): Promise<void> {
 
 /**
  * Runs every attachment's ADD in order, recording each result in the cache (coalesced writes, all
- * on disk before this returns); rolls back on failure.
+ * on disk before this returns) and posting its event; rolls back on failure.
  */
-export async function addAll(run: AddRun, pa: PodArgs, podUid: string): Promise<void> {
+export async function addAll(run: AddRun, pa: PodArgs, podUid: string, events?: AddedEvents): Promise<void> {
   const writer = createCacheWriter(run.conf.cniDir);
   for (const att of run.cache.attachments) {
     const prefix = `[${pa.namespace}/${pa.name}/${podUid}:${att.name}]: error adding container to network "${att.name}"`;
@@ -180,6 +180,7 @@ export async function addAll(run: AddRun, pa: PodArgs, podUid: string): Promise<
       };
       writer.record(run.cache);
       run.log.info({ network: att.name, ifname: att.ifname }, 'attached');
+      events?.attached(withResult);
     } catch (err) {
       await writer.flush().catch(() => undefined);
       await rollback(run, att, CniError.from(err, prefix));
@@ -252,26 +253,39 @@ export async function publishStatus(
   }
 }
 
-/** Multus's AddedInterface event per attachment; informational, sent concurrently, failures logged. */
-export async function recordAddedEvents(
-  run: AddRun,
-  kube: KubeClient,
-  pod: PodInfo,
-  results: readonly CniResult[],
-): Promise<void> {
+/** Posts Multus's AddedInterface events; `settled` resolves when every one posted has been answered. */
+export interface AddedEvents {
+  /** The event of one attachment whose ADD succeeded (sent at once, not awaited; failures logged). */
+  attached(att: CachedAttachment): void;
+  settled(): Promise<void>;
+}
+
+/**
+ * Multus's AddedInterface event per attachment, posted as each delegate's ADD succeeds (as Multus
+ * does, in its delegate loop): the round trip overlaps the next delegate instead of following the
+ * last one, and an attachment added before a later one fails keeps its event, as in Multus.
+ */
+export function addedEvents(kube: KubeClient, pod: PodInfo, log: Logger): AddedEvents {
+  const posted: Promise<void>[] = [];
   const recordEvent = kube.recordEvent?.bind(kube);
-  if (recordEvent === undefined) return;
-  await Promise.all(
-    run.done.map(async (att, i) => {
-      const ips = (results[i]?.ips ?? []).map((x) => x.address).join(' ');
+  return {
+    attached(att) {
+      if (recordEvent === undefined || att.result === undefined) return;
+      const result = decodeResult(att.result, listOf(att).cniVersion);
+      const ips = result.ips.map((x) => x.address).join(' ');
       const event: PodEvent = {
         type: 'Normal',
         reason: 'AddedInterface',
         message: `Add ${att.ifname} [${ips}] from ${att.name}`,
       };
-      await recordEvent(pod, event).catch((err: unknown) => {
-        run.log.warn({ err }, 'cannot record the AddedInterface event');
-      });
-    }),
-  );
+      posted.push(
+        recordEvent(pod, event).catch((err: unknown) => {
+          log.warn({ err }, 'cannot record the AddedInterface event');
+        }),
+      );
+    },
+    async settled() {
+      await Promise.all(posted);
+    },
+  };
 }
