@@ -12,6 +12,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { NetplumbError } from '../../lib/errors.js';
+import { parseKubeconfigText } from './kubeconfig-text.js';
 import { anchorAgent } from './tls-anchor.js';
 
 export class KubeConfigError extends NetplumbError {
@@ -103,7 +104,8 @@ function material(o: Obj, key: string, dir: string): Buffer | undefined {
 function fromKubeconfig(file: string): Credentials {
   let doc: Obj;
   try {
-    doc = obj(parseYaml(readFileSync(file, 'utf8')));
+    const text = readFileSync(file, 'utf8');
+    doc = obj(parseKubeconfigText(text) ?? parseYaml(text));
   } catch (err) {
     throw new KubeConfigError(`cannot read kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
   }
