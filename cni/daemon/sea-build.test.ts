@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import pino from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { versionWithoutPlugin } from '../about.js';
 import { createInProcessRunner } from '../exec.js';
@@ -247,6 +248,21 @@ describe('single-executable netplumb-cni', () => {
       expect(a.connections() - before).toBe(1);
 
       const del = await cniCall(exe, env('DEL'), conf);
+      expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
+      expect(await links()).toEqual([]);
+    });
+
+    it('reads a kubeconfig kube-rest leaves to yaml (JSON here) through yaml, loaded from its own asset', async () => {
+      const text = await readFile(path.join(dir, 'kubeconfig'), 'utf8');
+      const asJson = path.join(dir, 'kubeconfig.json');
+      await writeFile(asJson, JSON.stringify(parseYaml(text)));
+      const jsonConf = JSON.stringify({ ...(JSON.parse(conf) as object), kubeconfig: asJson });
+      const add = await cniCall(exe, env('ADD'), jsonConf);
+      expect(add.exitCode, `${add.stdout} ${add.stderr}`).toBe(0);
+      // The yaml asset's code cache was accepted too.
+      expect(add.stderr).toBe('');
+      expect((await links()).sort()).toEqual(['eth0', 'net1']);
+      const del = await cniCall(exe, env('DEL'), jsonConf);
       expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
       expect(await links()).toEqual([]);
     });

@@ -11,6 +11,7 @@ import { NetplumbError } from '../../lib/errors.js';
 import type { NetplumbErrorOptions } from '../../lib/errors.js';
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -60,10 +61,12 @@ const ASSET_TAIL = '\n})';
 
 /** A lazily loaded module of the entry, bundled as a SEA asset. */
 interface SeaAsset {
-  /** The .ts file the entry imports dynamically. */
+  /** The .ts file the entry imports dynamically, or for a LAZY_PACKAGES asset its package name. */
   readonly file: string;
   /** Asset keys of its bundle and of its code cache. */
   readonly key: string;
+  /** A LAZY_PACKAGES asset: the package's own bundle (built from `contents`, without lazyPackages()). */
+  readonly contents?: string;
 }
 
 /**
@@ -106,6 +109,88 @@ function assetImports(entryFile: string, assets: SeaAsset[]): Plugin {
           'module.exports = m.exports;',
         ].join('\n'),
       }));
+    },
+  };
+}
+
+/**
+ * Packages that the bundles importing them statically get as a stand-in: an object with one getter
+ * per export that loads the package's own asset (synchronously, as require would) on first access.
+ * yaml is ~130 KB of the plugin's ~290 KB bundle, and a call reaches it only for a kubeconfig that
+ * kube-rest's own reader leaves to it (cni/meta/kubeconfig-text.ts reads the shape kubectl writes):
+ * the other calls neither read its code nor run its module. The value is the code its asset's code
+ * cache is warmed with (run at build time against the package's exports, `pkg`).
+ */
+const LAZY_PACKAGES: Record<string, string> = {
+  yaml: `pkg.parse(${JSON.stringify(
+    [
+      'apiVersion: v1',
+      'clusters:',
+      "  - {name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}",
+      'users: [{name: u, user: {token: "t"}}]',
+      'contexts:',
+      '- name: x',
+      '  context: &ctx',
+      '    cluster: c # the only cluster',
+      '    user: u',
+      'current-context: x',
+      'preferences: {}',
+      '',
+    ].join('\n'),
+  )})`,
+};
+
+/** The asset key of a LAZY_PACKAGES package. */
+const packageKey = (name: string): string => `pkg-${name.replace(/[^a-z0-9]+/gi, '-')}`;
+
+/** The stand-in module of a lazy package (see LAZY_PACKAGES), with a getter for each of `names`. */
+function lazyPackageModule(name: string, names: readonly string[]): string {
+  const key = packageKey(name);
+  return [
+    'let loaded;',
+    'function load() {',
+    '  if (loaded === undefined) {',
+    "    const { getAsset } = require('node:sea');",
+    "    const { Script } = require('node:vm');",
+    `    const source = ${JSON.stringify(ASSET_HEAD)} + getAsset('${key}.cjs', 'utf8') + ${JSON.stringify(ASSET_TAIL)};`,
+    `    const script = new Script(source, { filename: '${key}.cjs', cachedData: Buffer.from(getAsset('${key}.cache')) });`,
+    `    if (script.cachedDataRejected === true) process.stderr.write('netplumb: the code cache of ${key}.cjs was rejected: compiling it\\n');`,
+    '    const m = { exports: {} };',
+    '    script.runInThisContext()(m.exports, require, m);',
+    '    loaded = m.exports;',
+    '  }',
+    '  return loaded;',
+    '}',
+    `for (const name of ${JSON.stringify(names)}) Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });`,
+  ].join('\n');
+}
+
+/** Imports of a LAZY_PACKAGES package resolve to its stand-in, and the package becomes an asset. */
+function lazyPackages(root: string, assets: SeaAsset[]): Plugin {
+  const names = Object.keys(LAZY_PACKAGES);
+  const filter = new RegExp(`^(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'netplumb-lazy-packages',
+    setup(b) {
+      b.onResolve({ filter }, (args) => {
+        if (!assets.some((a) => a.file === args.path)) {
+          assets.push({
+            file: args.path,
+            key: packageKey(args.path),
+            contents: [
+              `const pkg = require(${JSON.stringify(args.path)});`,
+              'module.exports = { ...pkg,',
+              `  warmUpCodeCache() {\n${LAZY_PACKAGES[args.path] ?? ''}\n  },`,
+              '};',
+            ].join('\n'),
+          });
+        }
+        return { path: args.path, namespace: 'netplumb-lazy-package' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'netplumb-lazy-package' }, (args) => {
+        const exported = Object.keys(createRequire(path.join(root, 'package.json'))(args.path) as object);
+        return { loader: 'js', contents: lazyPackageModule(args.path, exported) };
+      });
     },
   };
 }
@@ -199,18 +284,30 @@ const BUNDLE: BuildOptions = {
 };
 
 /** Bundles each asset and makes its code cache; returns the sea-config `assets` map. */
-async function buildAssets(work: string, entry: string, assets: SeaAsset[]): Promise<Record<string, string>> {
+async function buildAssets(
+  root: string,
+  work: string,
+  entry: string,
+  assets: SeaAsset[],
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  // An asset's bundle may add assets (SEPARATE_ASSETS): the loop reaches them too.
+  // An asset's bundle may add assets (SEPARATE_ASSETS, LAZY_PACKAGES): the loop reaches them too.
   for (let i = 0; i < assets.length; i++) {
     const a = assets[i] as SeaAsset;
     const js = path.join(work, `${a.key}.cjs`);
     const cache = path.join(work, `${a.key}.cache`);
     await build({
       ...BUNDLE,
-      entryPoints: [a.file],
+      ...(a.contents === undefined
+        ? { entryPoints: [a.file] }
+        : { stdin: { contents: a.contents, resolveDir: root, loader: 'js' } }),
       outfile: js,
-      plugins: [assetImports(entry, assets), lightAssert(), pinoWithoutTransports()],
+      plugins: [
+        assetImports(entry, assets),
+        ...(a.contents === undefined ? [lazyPackages(root, assets)] : []),
+        lightAssert(),
+        pinoWithoutTransports(),
+      ],
     });
     await run(process.execPath, ['-e', MAKE_CODE_CACHE, ASSET_HEAD, ASSET_TAIL, js, cache, `${a.key}.cjs`], {
       cwd: work,
@@ -242,9 +339,15 @@ export async function buildSea(o: SeaOptions): Promise<number> {
       ...BUNDLE,
       entryPoints: [entry],
       outfile: bundle,
-      plugins: [wrapEntry(entry), assetImports(entry, assets), lightAssert(), pinoWithoutTransports()],
+      plugins: [
+        wrapEntry(entry),
+        assetImports(entry, assets),
+        lazyPackages(o.root, assets),
+        lightAssert(),
+        pinoWithoutTransports(),
+      ],
     });
-    const assetFiles = await buildAssets(work, entry, assets);
+    const assetFiles = await buildAssets(o.root, work, entry, assets);
     const blob = path.join(work, 'sea.blob');
     const config = path.join(work, 'sea-config.json');
     await writeFile(
