@@ -13,7 +13,10 @@ import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { NetplumbError } from '../../lib/errors.js';
 import { parseKubeconfigText } from './kubeconfig-text.js';
-import { anchorAgent } from './tls-anchor.js';
+import { createWireConnection } from './kube-wire.js';
+import type { WireConnection } from './kube-wire.js';
+import { anchorAgent, anchoredConnector } from './tls-anchor.js';
+import type { AnchorTls } from './tls-anchor.js';
 
 export class KubeConfigError extends NetplumbError {
   override readonly name = 'KubeConfigError';
@@ -172,6 +175,12 @@ function statusMessage(status: number, text: string): string {
   return `HTTP ${status}`;
 }
 
+/** The parsed body of a 2xx answer; KubeHttpError otherwise. */
+function answerOf(status: number, text: string): unknown {
+  if (status < 200 || status >= 300) throw new KubeHttpError(status, statusMessage(status, text));
+  return text === '' ? undefined : (JSON.parse(text) as unknown);
+}
+
 /**
  * The CA, client cert and key parsed once into one SecureContext: given as `ca`/`cert`/`key`,
  * tls.connect parses them again for every new connection (each pod burst opens several).
@@ -199,22 +208,42 @@ export interface AccessOptions {
   readonly shortLived?: boolean;
 }
 
+/** The kubeconfig's CA, cert and key as tls-anchor takes them, when the server is verified against that CA. */
+function anchorTls(creds: Credentials): AnchorTls | undefined {
+  const { ca, cert, key, servername, rejectUnauthorized } = creds.agentOptions;
+  if (!Buffer.isBuffer(ca) || rejectUnauthorized === false) return undefined;
+  return {
+    ca,
+    ...(Buffer.isBuffer(cert) && { cert }),
+    ...(Buffer.isBuffer(key) && { key }),
+    ...(servername !== undefined && { servername }),
+  };
+}
+
 function agentFor(creds: Credentials, secure: boolean, shortLived: boolean): http.Agent {
   const maxSockets = shortLived ? 1 : 32;
   if (!secure) return new http.Agent({ keepAlive: true, maxSockets });
-  const { ca, cert, key, servername, rejectUnauthorized } = creds.agentOptions;
-  if (shortLived && Buffer.isBuffer(ca) && rejectUnauthorized !== false) {
-    return anchorAgent(
-      {
-        ca,
-        ...(Buffer.isBuffer(cert) && { cert }),
-        ...(Buffer.isBuffer(key) && { key }),
-        ...(servername !== undefined && { servername }),
-      },
-      { keepAlive: true, maxSockets },
-    );
-  }
+  const anchor = shortLived ? anchorTls(creds) : undefined;
+  if (anchor !== undefined) return anchorAgent(anchor, { keepAlive: true, maxSockets });
   return new https.Agent({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets });
+}
+
+/**
+ * The requests of a short-lived process to an API server verified against the kubeconfig's CA:
+ * one connection opened by tls-anchor, HTTP/1.1 spoken by kube-wire.ts instead of Node's http
+ * client (whose first request costs such a process more than the API does).
+ */
+function wireFor(creds: Credentials, anchor: AnchorTls): WireConnection {
+  const url = new URL(creds.server);
+  const port = url.port === '' ? 443 : Number(url.port);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const open = anchoredConnector(anchor);
+  return createWireConnection({
+    connect: () => open({ host, port }),
+    host: url.host,
+    maxBody: MAX_BODY,
+    timeoutMs: REQUEST_TIMEOUT_MS,
+  });
 }
 
 /** Builds the client from a kubeconfig file, or the in-cluster service account when undefined. */
@@ -225,7 +254,11 @@ export function loadKubeAccess(
 ): KubeAccess {
   const creds = kubeconfig === undefined ? inCluster(env) : fromKubeconfig(kubeconfig);
   const secure = creds.server.startsWith('https:');
-  const agent = agentFor(creds, secure, options.shortLived === true);
+  const shortLived = options.shortLived === true;
+  const anchor = shortLived && secure ? anchorTls(creds) : undefined;
+  let agent: http.Agent | undefined;
+  const agentOnce = (): http.Agent => (agent ??= agentFor(creds, secure, shortLived));
+  const wire = anchor === undefined ? undefined : wireFor(creds, anchor);
   const send = secure ? https.request : http.request;
 
   function open(
@@ -237,7 +270,7 @@ export function loadKubeAccess(
     return new Promise((resolve, reject) => {
       const req = send(
         `${creds.server}${urlPath}`,
-        { method, agent, headers: headersOf(creds, body) },
+        { method, agent: agentOnce(), headers: headersOf(creds, body) },
         resolve,
       );
       req.on('error', reject);
@@ -253,12 +286,14 @@ export function loadKubeAccess(
   return {
     server: creds.server,
     async request(method, urlPath, body) {
-      const res = await open(
-        method,
-        urlPath,
-        body === undefined ? undefined : JSON.stringify(body),
-        REQUEST_TIMEOUT_MS,
-      );
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      if (wire !== undefined) {
+        const headers = headersOf(creds, text);
+        delete headers['content-length'];
+        const res = await wire.request(method, urlPath, headers as Record<string, string>, text);
+        return answerOf(res.status, res.body.toString('utf8'));
+      }
+      const res = await open(method, urlPath, text, REQUEST_TIMEOUT_MS);
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const c of res) {
@@ -269,10 +304,7 @@ export function loadKubeAccess(
         }
         chunks.push(c as Buffer);
       }
-      const text = Buffer.concat(chunks).toString('utf8');
-      const status = res.statusCode ?? 0;
-      if (status < 200 || status >= 300) throw new KubeHttpError(status, statusMessage(status, text));
-      return text === '' ? undefined : (JSON.parse(text) as unknown);
+      return answerOf(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'));
     },
     stream(urlPath, onLine) {
       let res: http.IncomingMessage | undefined;

@@ -121,50 +121,87 @@ function connect(opts: tls.ConnectionOptions, done: Done, onSecure: (s: tls.TLSS
   });
 }
 
+/** Where to connect: host, port, and the TLS server name when it is not the host. */
+export interface AnchorTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly servername?: string;
+}
+
 /**
- * A keep-alive https.Agent whose connections are trusted by trustedByAnchor, else by Node's full
- * verification (a second connection; the bundled roots are parsed only then). No request byte is
- * written before the server is trusted: the agent hands the socket to the request only afterwards.
+ * Opens TLS connections trusted by trustedByAnchor, else by Node's full verification (a second
+ * connection; the bundled roots are parsed only then). The promise settles once the server is
+ * trusted (or refused): nothing can be written to it before.
+ */
+export function anchoredConnector(
+  o: AnchorTls,
+  onTrust: (path: TrustPath) => void = () => undefined,
+): (target: AnchorTarget) => Promise<tls.TLSSocket> {
+  const anchors = pemCertificates(o.ca);
+  const own = { ...(o.cert !== undefined && { cert: o.cert }), ...(o.key !== undefined && { key: o.key }) };
+  // `ca: []` keeps configSecureContext from loading the bundled roots (it does for no `ca` at all).
+  const quick = tls.createSecureContext({ ca: [], ...own });
+  let full: tls.SecureContext | undefined;
+  return (target) =>
+    new Promise((resolve, reject) => {
+      const servername = target.servername ?? o.servername ?? '';
+      const base: tls.ConnectionOptions = {
+        host: target.host,
+        port: target.port,
+        ...(servername !== '' && net.isIP(servername) === 0 && { servername }),
+      };
+      // The name the certificate must carry, as Node's tls.connect picks it.
+      const name = servername !== '' ? servername : target.host;
+      const done: Done = (err, s) => {
+        if (err !== null) reject(err);
+        else resolve(s as tls.TLSSocket);
+      };
+      connect({ ...base, secureContext: quick, rejectUnauthorized: false }, done, (s) => {
+        const leaf = s.getPeerX509Certificate();
+        if (leaf !== undefined && trustedByAnchor(leaf, anchors, name, new Date())) {
+          onTrust('anchor');
+          done(null, s);
+          return;
+        }
+        s.destroy();
+        full ??= tls.createSecureContext({ ca: o.ca, ...own });
+        connect({ ...base, secureContext: full, rejectUnauthorized: true }, done, (verified) => {
+          onTrust('openssl');
+          done(null, verified);
+        });
+      });
+    });
+}
+
+/**
+ * A keep-alive https.Agent whose connections are opened by anchoredConnector: no request byte is
+ * written before the server is trusted (the agent hands the socket to the request only afterwards).
  */
 export function anchorAgent(
   o: AnchorTls,
   agentOptions: https.AgentOptions,
   onTrust: (path: TrustPath) => void = () => undefined,
 ): https.Agent {
-  const anchors = pemCertificates(o.ca);
-  const own = { ...(o.cert !== undefined && { cert: o.cert }), ...(o.key !== undefined && { key: o.key }) };
-  // `ca: []` keeps configSecureContext from loading the bundled roots (it does for no `ca` at all).
-  const quick = tls.createSecureContext({ ca: [], ...own });
-  let full: tls.SecureContext | undefined;
+  const open = anchoredConnector(o, onTrust);
   const agent = new https.Agent({
     ...agentOptions,
     ...(o.servername !== undefined && { servername: o.servername }),
   });
-  const open = (options: RequestOptions, done: Done): undefined => {
+  agent.createConnection = (options: RequestOptions, done: Done): undefined => {
     const servername = options.servername ?? '';
-    const base: tls.ConnectionOptions = {
+    open({
       host: options.host ?? 'localhost',
       port: Number(options.port ?? 443),
-      ...(servername !== '' && net.isIP(servername) === 0 && { servername }),
-    };
-    // The name the certificate must carry, as Node's tls.connect picks it.
-    const name = servername !== '' ? servername : (options.host ?? 'localhost');
-    connect({ ...base, secureContext: quick, rejectUnauthorized: false }, done, (s) => {
-      const leaf = s.getPeerX509Certificate();
-      if (leaf !== undefined && trustedByAnchor(leaf, anchors, name, new Date())) {
-        onTrust('anchor');
+      ...(servername !== '' && { servername }),
+    }).then(
+      (s) => {
         done(null, s);
-        return;
-      }
-      s.destroy();
-      full ??= tls.createSecureContext({ ca: o.ca, ...own });
-      connect({ ...base, secureContext: full, rejectUnauthorized: true }, done, (verified) => {
-        onTrust('openssl');
-        done(null, verified);
-      });
-    });
+      },
+      (err: unknown) => {
+        done(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
     return undefined;
   };
-  agent.createConnection = open;
   return agent;
 }
