@@ -200,6 +200,8 @@ export async function startCniDaemon(o: CniDaemonOptions): Promise<RunningDaemon
       (conf.kubeconfig === undefined ? undefined : createKubeClient(conf.kubeconfig)),
     podResourcesFor: lazyPodResources,
     runnerFor: (conf) => runnerFor(conf.binDir),
+    // Posted in the background after the answer (background-events.ts), not during the ADD.
+    eventTiming: 'after-status',
     ...(commands && {
       podNetns: createIproute2PodNetns(commands),
       routes: createIproute2PodRoutes(commands),

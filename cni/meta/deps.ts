@@ -22,4 +22,11 @@ export interface MetaPluginDeps {
   readonly routes?: PodRoutes;
   /** Looks into the pod netns before ADD (exists, interface names taken); iproute2 when absent. */
   readonly podNetns?: PodNetns;
+  /**
+   * When the AddedInterface events go out: 'per-attachment' (default), as each delegate's ADD
+   * succeeds, as Multus posts them (a thin call's round trips then overlap its next delegates);
+   * 'after-status', once the ADD has succeeded (the daemon: it posts events in the background, and
+   * posted during an ADD they would take CPU from the delegates still to run).
+   */
+  readonly eventTiming?: 'per-attachment' | 'after-status';
 }

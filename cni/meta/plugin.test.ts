@@ -212,7 +212,7 @@ describe('createMetaPlugin with Multus-era delegates', () => {
 });
 
 describe('AddedInterface events', () => {
-  it("posts each attachment's event as its ADD succeeds (as Multus does), not after the status write", async () => {
+  async function addWithEvents(eventTiming?: 'per-attachment' | 'after-status'): Promise<string[]> {
     const rec = recorder();
     const pod: PodInfo = {
       namespace: 'ns',
@@ -248,6 +248,7 @@ describe('AddedInterface events', () => {
         throw new Error('not used');
       },
       runnerFor: () => createInProcessRunner({ rec: rec.fn }),
+      ...(eventTiming !== undefined && { eventTiming }),
     });
     const add = await plugin({
       env: {
@@ -260,12 +261,26 @@ describe('AddedInterface events', () => {
       stdin: conf(),
     });
     expect(add.exitCode, add.stdout).toBe(0);
-    expect(rec.calls).toEqual([
+    return rec.calls;
+  }
+
+  it("posts each attachment's event as its ADD succeeds (as Multus does), not after the status write", async () => {
+    expect(await addWithEvents()).toEqual([
       'ADD eth0',
       'EVENT Add eth0 [10.9.0.2/24] from cluster',
       'ADD net1',
       'EVENT Add net1 [10.9.0.2/24] from ns/n1',
       'STATUS WRITE',
+    ]);
+  });
+
+  it("holds them until the ADD succeeded with eventTiming 'after-status' (the daemon's)", async () => {
+    expect(await addWithEvents('after-status')).toEqual([
+      'ADD eth0',
+      'ADD net1',
+      'STATUS WRITE',
+      'EVENT Add eth0 [10.9.0.2/24] from cluster',
+      'EVENT Add net1 [10.9.0.2/24] from ns/n1',
     ]);
   });
 });

@@ -129,7 +129,8 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<CniResult> {
   };
   await writeCache(conf.cniDir, cache);
   const run: AddRun = { conf, call, chain: createChainRunner(deps.runnerFor(conf)), log, done: [], cache };
-  const events = kube !== undefined && pod !== undefined ? addedEvents(kube, pod, log) : undefined;
+  const events =
+    kube !== undefined && pod !== undefined ? addedEvents(kube, pod, log, deps.eventTiming) : undefined;
   try {
     await addAll(run, pa, pod?.uid ?? pa.uid, events);
     const results = await applyDefaultRoutes(
@@ -139,6 +140,7 @@ async function add(deps: MetaPluginDeps, call: AddCall): Promise<CniResult> {
       decodeResults(run),
     );
     if (kube !== undefined && pod !== undefined) await publishStatus(run, deps, kube, pod, results);
+    events?.succeeded();
     return masterResult(run, results);
   } finally {
     // Answered before the call returns (a thin call exits right after it).

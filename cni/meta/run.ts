@@ -255,34 +255,50 @@ export async function publishStatus(
 
 /** Posts Multus's AddedInterface events; `settled` resolves when every one posted has been answered. */
 export interface AddedEvents {
-  /** The event of one attachment whose ADD succeeded (sent at once, not awaited; failures logged). */
+  /** One attachment's ADD succeeded: its event is sent now or held (per the timing), never awaited. */
   attached(att: CachedAttachment): void;
+  /** The whole ADD succeeded: the held events are sent. */
+  succeeded(): void;
   settled(): Promise<void>;
 }
 
 /**
- * Multus's AddedInterface event per attachment, posted as each delegate's ADD succeeds (as Multus
- * does, in its delegate loop): the round trip overlaps the next delegate instead of following the
- * last one, and an attachment added before a later one fails keeps its event, as in Multus.
+ * Multus's AddedInterface event per attachment. 'per-attachment': posted as each delegate's ADD
+ * succeeds (as Multus does, in its delegate loop): the round trip overlaps the next delegate instead
+ * of following the last one, and an attachment added before a later one fails keeps its event, as in
+ * Multus. 'after-status': held until the whole ADD succeeded (none for an ADD that failed).
  */
-export function addedEvents(kube: KubeClient, pod: PodInfo, log: Logger): AddedEvents {
+export function addedEvents(
+  kube: KubeClient,
+  pod: PodInfo,
+  log: Logger,
+  timing: 'per-attachment' | 'after-status' = 'per-attachment',
+): AddedEvents {
   const posted: Promise<void>[] = [];
+  const held: CachedAttachment[] = [];
   const recordEvent = kube.recordEvent?.bind(kube);
+  const post = (att: CachedAttachment): void => {
+    if (recordEvent === undefined || att.result === undefined) return;
+    const result = decodeResult(att.result, listOf(att).cniVersion);
+    const ips = result.ips.map((x) => x.address).join(' ');
+    const event: PodEvent = {
+      type: 'Normal',
+      reason: 'AddedInterface',
+      message: `Add ${att.ifname} [${ips}] from ${att.name}`,
+    };
+    posted.push(
+      recordEvent(pod, event).catch((err: unknown) => {
+        log.warn({ err }, 'cannot record the AddedInterface event');
+      }),
+    );
+  };
   return {
     attached(att) {
-      if (recordEvent === undefined || att.result === undefined) return;
-      const result = decodeResult(att.result, listOf(att).cniVersion);
-      const ips = result.ips.map((x) => x.address).join(' ');
-      const event: PodEvent = {
-        type: 'Normal',
-        reason: 'AddedInterface',
-        message: `Add ${att.ifname} [${ips}] from ${att.name}`,
-      };
-      posted.push(
-        recordEvent(pod, event).catch((err: unknown) => {
-          log.warn({ err }, 'cannot record the AddedInterface event');
-        }),
-      );
+      if (timing === 'per-attachment') post(att);
+      else held.push(att);
+    },
+    succeeded() {
+      for (const att of held.splice(0)) post(att);
     },
     async settled() {
       await Promise.all(posted);
