@@ -143,3 +143,62 @@ describe('KubeClient over HTTPS', () => {
     },
   );
 });
+
+describe('a short-lived process over HTTPS', () => {
+  it('reads and writes through kube-wire on one connection and never loads node:http or node:https', async () => {
+    const tlsDir = await mkdtemp(path.join(tmpdir(), 'np-cni-kube-wire-'));
+    const run = promisify(execFile);
+    await run('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', path.join(tlsDir, 'k'), '-out', path.join(tlsDir, 'c'), '-days', '1'],
+      ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    ]);
+    const secure = await startFakeApiServer({
+      tls: {
+        key: await readFile(path.join(tlsDir, 'k'), 'utf8'),
+        cert: await readFile(path.join(tlsDir, 'c'), 'utf8'),
+      },
+    });
+    try {
+      secure.addPod({ namespace: 'ns1', name: 'p' });
+      const kubeconfig = await secure.writeKubeconfig(path.join(tlsDir, 'kubeconfig'));
+      // The client as the executable bundles it, run in a process of its own.
+      const entry = path.join(tlsDir, 'entry.ts');
+      await writeFile(
+        entry,
+        [
+          `import { createKubeClient } from ${JSON.stringify(path.resolve('cni/meta/kube-client-node.ts'))};`,
+          `import { loadKubeAccess } from ${JSON.stringify(path.resolve('cni/meta/kube-rest.ts'))};`,
+          'void (async () => {',
+          `const kube = createKubeClient(loadKubeAccess(${JSON.stringify(kubeconfig)}, {}, { shortLived: true }));`,
+          "const pod = await kube.getPod('ns1', 'p');",
+          "await kube.updatePodStatusAnnotations(pod, { a: 'b' });",
+          "await kube.recordEvent?.(pod, { type: 'Normal', reason: 'R', message: 'm' });",
+          'process.stdout.write(JSON.stringify(process.moduleLoadList));',
+          'process.exit(0);',
+          '})();',
+        ].join('\n'),
+      );
+      const { build } = await import('esbuild');
+      await build({
+        entryPoints: [entry],
+        bundle: true,
+        outfile: path.join(tlsDir, 'entry.cjs'),
+        platform: 'node',
+        format: 'cjs',
+        logLevel: 'silent',
+        define: { 'import.meta.url': JSON.stringify(`file://${entry}`) },
+      });
+      const { stdout } = await run(process.execPath, [path.join(tlsDir, 'entry.cjs')]);
+      const loaded = JSON.parse(stdout) as string[];
+      expect(loaded).toContain('NativeModule tls');
+      expect(loaded).not.toContain('NativeModule http');
+      expect(loaded).not.toContain('NativeModule https');
+      expect(secure.requests.map((r) => r.method)).toEqual(['GET', 'PUT', 'POST']);
+      expect(secure.connections()).toBe(1);
+    } finally {
+      await secure.stop();
+      await rm(tlsDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -9,11 +9,15 @@
 // serverAuth, a name mismatch) reconnects with Node's full verification against the same CA, which
 // either accepts or gives the usual error. The JS check can only accept, never weaken, a verdict.
 import { X509Certificate } from 'node:crypto';
-import https from 'node:https';
+import type https from 'node:https';
 import type { RequestOptions } from 'node:https';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+
+// node:https loads only for anchorAgent (a long-lived agent); anchoredConnector does not need it.
+const builtin = createRequire(import.meta.url);
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const ANY_EKU = '2.5.29.37.0';
@@ -183,7 +187,7 @@ export function anchorAgent(
   onTrust: (path: TrustPath) => void = () => undefined,
 ): https.Agent {
   const open = anchoredConnector(o, onTrust);
-  const agent = new https.Agent({
+  const agent = new (builtin('node:https') as typeof https).Agent({
     ...agentOptions,
     ...(o.servername !== undefined && { servername: o.servername }),
   });
