@@ -123,11 +123,12 @@ export function startDaemon(
   kubeconfig: string,
   spawner: string,
   nodeFlags: readonly string[] = DAEMON_NODE_FLAGS,
+  entry: string = a.daemonEntry,
 ): ChildProcess {
   const args = ['cni-daemon', '--socket', socket, '--no-write-config', '--kubeconfig', kubeconfig];
   args.push('--node-name', 'node-a', '--log-level', 'warn', '--spawner', spawner);
   // The flags the DaemonSet runs the daemon with (daemonNodeFlags), unless the caller gives others.
-  return spawn(process.execPath, [...nodeFlags, a.daemonEntry, ...args], {
+  return spawn(process.execPath, [...nodeFlags, entry, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

@@ -16,6 +16,8 @@
 // delegates start through that helper, interleaved with the others: an A/B of two spawner builds.
 // NETPLUMB_BENCH_DAEMON_FLAGS_B="<node flags>" starts that second daemon with other Node.js flags
 // (an A/B of V8 tiers: e.g. --jitless against --no-opt); with it alone, B uses the same helper as A.
+// NETPLUMB_BENCH_DAEMON_B=<dist/bin/netplumb.js of another build> runs that second daemon from that
+// build (`npm run build` of an older commit): an A/B of two daemon builds.
 // NETPLUMB_BENCH_THIN_B=<executable> adds thinB: another netplumb-cni build (e.g. one made from an
 // older commit with `npm run build:sea`), interleaved with the others: an A/B of two thin builds.
 // NETPLUMB_BENCH_MODES=floor,thin (a comma list) runs only those ways (for quick looks).
@@ -52,7 +54,8 @@ type Mode = 'floor' | 'thick' | 'thickB' | 'thin' | 'thinB';
 const FLAGS_B = process.env['NETPLUMB_BENCH_DAEMON_FLAGS_B']?.split(' ').filter((f) => f !== '');
 const SPAWNER_B_ENV = process.env['NETPLUMB_BENCH_SPAWNER_B'];
 /** Whether there is a second daemon, thickB. */
-const HAS_B = SPAWNER_B_ENV !== undefined || FLAGS_B !== undefined;
+const DAEMON_B = process.env['NETPLUMB_BENCH_DAEMON_B'];
+const HAS_B = SPAWNER_B_ENV !== undefined || FLAGS_B !== undefined || DAEMON_B !== undefined;
 /** The daemon's helper: NETPLUMB_BENCH_SPAWNER, else the one the bench built. */
 const spawnerA = (a: Artifacts): string => process.env['NETPLUMB_BENCH_SPAWNER'] ?? a.spawner;
 /** The second daemon's helper: NETPLUMB_BENCH_SPAWNER_B, else the first daemon's. */
@@ -446,7 +449,14 @@ async function measure(
   reportSamples(report, SLOTS, c16);
   reportDaemon(report, w, rest, (await procRssMiB(w.pid)).hwm);
   if (wB !== undefined && restB !== undefined)
-    reportDaemon(report, wB, restB, (await procRssMiB(wB.pid)).hwm, ` B (${spawnerB(r.art)})`, FLAGS_B);
+    reportDaemon(
+      report,
+      wB,
+      restB,
+      (await procRssMiB(wB.pid)).hwm,
+      ` B (${DAEMON_B ?? spawnerB(r.art)})`,
+      FLAGS_B,
+    );
   report({
     name: 'machine load (1-min average) before / after',
     medianMs: 0,
@@ -486,7 +496,7 @@ export async function run(report: Reporter): Promise<void> {
     await waitFor(socket, 30_000);
     const socketB = path.join(tmp, 'run', 'cni-b.sock');
     if (HAS_B) {
-      daemonB = startDaemon(s.art, socketB, s.kubeconfig, spawnerB(s.art), FLAGS_B);
+      daemonB = startDaemon(s.art, socketB, s.kubeconfig, spawnerB(s.art), FLAGS_B, DAEMON_B);
       await waitFor(socketB, 30_000);
     }
     spawner = createHelperSpawner({ helper: s.art.spawner });
