@@ -59,6 +59,22 @@ function wrapEntry(entryFile: string): Plugin {
 const ASSET_HEAD = '(function (exports, require, module) {';
 const ASSET_TAIL = '\n})';
 
+/**
+ * The statements that compile asset `key` with its code cache and run it as a CommonJS module into
+ * `m` (a rejected cache is said on stderr: the asset is then compiled, slower but correct).
+ */
+function runAsset(key: string): string[] {
+  return [
+    "const { getAsset } = require('node:sea');",
+    "const { Script } = require('node:vm');",
+    `const source = ${JSON.stringify(ASSET_HEAD)} + getAsset('${key}.cjs', 'utf8') + ${JSON.stringify(ASSET_TAIL)};`,
+    `const script = new Script(source, { filename: '${key}.cjs', cachedData: Buffer.from(getAsset('${key}.cache')) });`,
+    `if (script.cachedDataRejected === true) process.stderr.write('netplumb: the code cache of ${key}.cjs was rejected: compiling it\\n');`,
+    'const m = { exports: {} };',
+    'script.runInThisContext()(m.exports, require, m);',
+  ];
+}
+
 /** A lazily loaded module of the entry, bundled as a SEA asset. */
 interface SeaAsset {
   /** The .ts file the entry imports dynamically, or for a LAZY_PACKAGES asset its package name. */
@@ -98,16 +114,7 @@ function assetImports(entryFile: string, assets: SeaAsset[]): Plugin {
       });
       b.onLoad({ filter: /.*/, namespace: 'netplumb-sea-asset' }, (args) => ({
         loader: 'js',
-        contents: [
-          "const { getAsset } = require('node:sea');",
-          "const { Script } = require('node:vm');",
-          `const source = ${JSON.stringify(ASSET_HEAD)} + getAsset('${args.path}.cjs', 'utf8') + ${JSON.stringify(ASSET_TAIL)};`,
-          `const script = new Script(source, { filename: '${args.path}.cjs', cachedData: Buffer.from(getAsset('${args.path}.cache')) });`,
-          `if (script.cachedDataRejected === true) process.stderr.write('netplumb: the code cache of ${args.path}.cjs was rejected: compiling it\\n');`,
-          'const m = { exports: {} };',
-          'script.runInThisContext()(m.exports, require, m);',
-          'module.exports = m.exports;',
-        ].join('\n'),
+        contents: [...runAsset(args.path), 'module.exports = m.exports;'].join('\n'),
       }));
     },
   };
@@ -150,13 +157,7 @@ function lazyPackageModule(name: string, names: readonly string[]): string {
     'let loaded;',
     'function load() {',
     '  if (loaded === undefined) {',
-    "    const { getAsset } = require('node:sea');",
-    "    const { Script } = require('node:vm');",
-    `    const source = ${JSON.stringify(ASSET_HEAD)} + getAsset('${key}.cjs', 'utf8') + ${JSON.stringify(ASSET_TAIL)};`,
-    `    const script = new Script(source, { filename: '${key}.cjs', cachedData: Buffer.from(getAsset('${key}.cache')) });`,
-    `    if (script.cachedDataRejected === true) process.stderr.write('netplumb: the code cache of ${key}.cjs was rejected: compiling it\\n');`,
-    '    const m = { exports: {} };',
-    '    script.runInThisContext()(m.exports, require, m);',
+    ...runAsset(key).map((line) => `    ${line}`),
     '    loaded = m.exports;',
     '  }',
     '  return loaded;',
