@@ -24,8 +24,9 @@ let written = 0;
  * A temp name next to `file` that no other writer, in this process or another, can pick too: this
  * process's pid and count, and 48 random bits for a writer with the same pid in another pid
  * namespace. Not node:crypto's randomUUID: loading that module is ~3 ms of every start of the thin
- * CNI executable, which writes its cache through here, and the name needs no secrecy (the
- * directory is the operator's, and a name taken by a stale file is overwritten, not followed).
+ * CNI executable, which writes its cache through here. The name needs no secrecy: the directories
+ * are the operator's (root writes them; nobody else can plant a file or a link there), and a stale
+ * temp file of a dead process with the same pid and count is overwritten.
  */
 export function tempPathFor(file: string): string {
   written = (written + 1) % Number.MAX_SAFE_INTEGER;

@@ -9,6 +9,9 @@ import type { KubeClient } from './kube.js';
 import type { PodNetns } from './pod-netns.js';
 import type { PodResourcesClient } from './podresources-port.js';
 
+/** When the AddedInterface events go out (MetaPluginDeps.eventTiming). */
+export type EventTiming = 'per-attachment' | 'after-status';
+
 export interface MetaPluginDeps {
   readonly logger: Logger;
   readonly clock: Clock;
@@ -28,5 +31,5 @@ export interface MetaPluginDeps {
    * 'after-status', once the ADD has succeeded (the daemon: it posts events in the background, and
    * posted during an ADD they would take CPU from the delegates still to run).
    */
-  readonly eventTiming?: 'per-attachment' | 'after-status';
+  readonly eventTiming?: EventTiming;
 }

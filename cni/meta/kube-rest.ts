@@ -8,22 +8,16 @@
 import { readFileSync, statSync } from 'node:fs';
 import type http from 'node:http';
 import type https from 'node:https';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import tls from 'node:tls';
 import { parse as parseYaml } from 'yaml';
 import { NetplumbError } from '../../lib/errors.js';
 import { parseKubeconfigText } from './kubeconfig-text.js';
 import { createWireConnection } from './kube-wire.js';
+import { httpModule, httpsModule } from './lazy-http.js';
 import type { WireConnection } from './kube-wire.js';
 import { anchorAgent, anchoredConnector } from './tls-anchor.js';
 import type { AnchorTls } from './tls-anchor.js';
-
-// node:http and node:https load on first use: a short-lived process that talks through
-// kube-wire.ts never needs them (~1.5 ms of its start).
-const builtin = createRequire(import.meta.url);
-const httpModule = (): typeof http => builtin('node:http') as typeof http;
-const httpsModule = (): typeof https => builtin('node:https') as typeof https;
 
 export class KubeConfigError extends NetplumbError {
   override readonly name = 'KubeConfigError';
@@ -160,15 +154,13 @@ function fromKubeconfig(file: string): Credentials {
   };
 }
 
-function headersOf(c: Credentials, body: string | undefined): http.OutgoingHttpHeaders {
-  const h: http.OutgoingHttpHeaders = { accept: 'application/json' };
+/** Accept, authorization and content type (the transport adds the body's length). */
+function headersOf(c: Credentials, body: string | undefined): Record<string, string> {
+  const h: Record<string, string> = { accept: 'application/json' };
   const token = c.token?.();
   if (token !== undefined) h['authorization'] = `Bearer ${token}`;
   else if (c.basic !== undefined) h['authorization'] = `Basic ${c.basic}`;
-  if (body !== undefined) {
-    h['content-type'] = 'application/json';
-    h['content-length'] = Buffer.byteLength(body);
-  }
+  if (body !== undefined) h['content-type'] = 'application/json';
   return h;
 }
 
@@ -227,10 +219,15 @@ function anchorTls(creds: Credentials): AnchorTls | undefined {
   };
 }
 
-function agentFor(creds: Credentials, secure: boolean, shortLived: boolean): http.Agent {
+/** `anchor`: a short-lived process's CA-verified server (anchorTls), trusted through tls-anchor. */
+function agentFor(
+  creds: Credentials,
+  secure: boolean,
+  shortLived: boolean,
+  anchor: AnchorTls | undefined,
+): http.Agent {
   const maxSockets = shortLived ? 1 : 32;
   if (!secure) return new (httpModule().Agent)({ keepAlive: true, maxSockets });
-  const anchor = shortLived ? anchorTls(creds) : undefined;
   if (anchor !== undefined) return anchorAgent(anchor, { keepAlive: true, maxSockets });
   return new (httpsModule().Agent)({ ...tlsOptions(creds.agentOptions), keepAlive: true, maxSockets });
 }
@@ -264,7 +261,7 @@ export function loadKubeAccess(
   const shortLived = options.shortLived === true;
   const anchor = shortLived && secure ? anchorTls(creds) : undefined;
   let agent: http.Agent | undefined;
-  const agentOnce = (): http.Agent => (agent ??= agentFor(creds, secure, shortLived));
+  const agentOnce = (): http.Agent => (agent ??= agentFor(creds, secure, shortLived, anchor));
   const wire = anchor === undefined ? undefined : wireFor(creds, anchor);
 
   function open(
@@ -276,7 +273,14 @@ export function loadKubeAccess(
     return new Promise((resolve, reject) => {
       const req = (secure ? httpsModule().request : httpModule().request)(
         `${creds.server}${urlPath}`,
-        { method, agent: agentOnce(), headers: headersOf(creds, body) },
+        {
+          method,
+          agent: agentOnce(),
+          headers: {
+            ...headersOf(creds, body),
+            ...(body !== undefined && { 'content-length': Buffer.byteLength(body) }),
+          },
+        },
         resolve,
       );
       req.on('error', reject);
@@ -294,9 +298,7 @@ export function loadKubeAccess(
     async request(method, urlPath, body) {
       const text = body === undefined ? undefined : JSON.stringify(body);
       if (wire !== undefined) {
-        const headers = headersOf(creds, text);
-        delete headers['content-length'];
-        const res = await wire.request(method, urlPath, headers as Record<string, string>, text);
+        const res = await wire.request(method, urlPath, headersOf(creds, text), text);
         return answerOf(res.status, res.body.toString('utf8'));
       }
       const res = await open(method, urlPath, text, REQUEST_TIMEOUT_MS);

@@ -13,7 +13,7 @@ import type { CacheWriter, CachedAttachment, MetaCache } from './cache.js';
 import type { MetaConf } from './config.js';
 import { moveDefaultRoute } from './default-route.js';
 import type { PodRoutes } from './default-route.js';
-import type { MetaPluginDeps } from './deps.js';
+import type { EventTiming, MetaPluginDeps } from './deps.js';
 import { copyDeviceInfo, dpDeviceInfoPath, readDeviceInfo, removeDeviceInfo } from './devinfo.js';
 import { assignDevices, deviceNetdev, deviceQueues, fetchPodDevices } from './devices.js';
 import { KubeErrorCode, isKubeError } from './kube.js';
@@ -272,7 +272,7 @@ export function addedEvents(
   kube: KubeClient,
   pod: PodInfo,
   log: Logger,
-  timing: 'per-attachment' | 'after-status' = 'per-attachment',
+  timing: EventTiming = 'per-attachment',
 ): AddedEvents {
   const posted: Promise<void>[] = [];
   const held: CachedAttachment[] = [];

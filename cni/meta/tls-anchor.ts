@@ -11,13 +11,10 @@
 import { X509Certificate } from 'node:crypto';
 import type https from 'node:https';
 import type { RequestOptions } from 'node:https';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-
-// node:https loads only for anchorAgent (a long-lived agent); anchoredConnector does not need it.
-const builtin = createRequire(import.meta.url);
+import { httpsModule } from './lazy-http.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const ANY_EKU = '2.5.29.37.0';
@@ -187,7 +184,8 @@ export function anchorAgent(
   onTrust: (path: TrustPath) => void = () => undefined,
 ): https.Agent {
   const open = anchoredConnector(o, onTrust);
-  const agent = new (builtin('node:https') as typeof https).Agent({
+  // node:https loads only here: anchoredConnector alone (kube-wire's transport) does not need it.
+  const agent = new (httpsModule().Agent)({
     ...agentOptions,
     ...(o.servername !== undefined && { servername: o.servername }),
   });
