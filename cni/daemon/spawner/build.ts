@@ -15,3 +15,19 @@ export async function buildSpawner(
 ): Promise<{ file: string }> {
   return buildStaticC(spawnerSource(), out, opts);
 }
+
+/** The thin plugin's launcher's C source (netplumb-cni-launcher.c, installed as netplumb-cni). */
+export function launcherSource(): string {
+  return cSource(path.join('spawner', 'netplumb-cni-launcher.c'));
+}
+
+/**
+ * Compiles the launcher that is installed as `netplumb-cni`: it starts netplumb-spawner, then
+ * execs the Node single executable `netplumb-cni-node` beside it with the helper's pipes.
+ */
+export async function buildLauncher(
+  out: string,
+  opts: { cc?: string; force?: boolean } = {},
+): Promise<{ file: string }> {
+  return buildStaticC(launcherSource(), out, opts);
+}

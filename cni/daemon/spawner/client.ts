@@ -6,7 +6,8 @@
 // version (a stale build) is refused with an error that says how to rebuild it.
 import { NetplumbError } from '../../../lib/errors.js';
 import { spawn } from 'node:child_process';
-import type { ChildProcessByStdio } from 'node:child_process';
+import { fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { CommandError } from '../../../lib/command.js';
@@ -49,7 +50,106 @@ interface Pending {
   readonly guard: NodeJS.Timeout;
 }
 
-type Helper = ChildProcessByStdio<Writable, Readable, null>;
+/** A running helper: a child this process spawned, or one the launcher started (inheritedHelper). */
+interface Helper {
+  readonly pid: number | undefined;
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  kill(signal: NodeJS.Signals): void;
+  /** Called once when the helper cannot be used any more, with why. */
+  onGone(cb: (why: string) => void): void;
+  /** Resolves once the helper has exited (or closed its replies: it exits then). */
+  exited(): Promise<void>;
+}
+
+function spawnedHelper(file: string, stderr: 'inherit' | 'ignore'): Helper {
+  const child = spawn(file, [], { stdio: ['pipe', 'pipe', stderr] });
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  return {
+    pid: child.pid,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    kill: (signal) => child.kill(signal),
+    onGone(cb) {
+      child.on('error', (err) => {
+        cb(`cannot run: ${err.message}`);
+      });
+      child.on('exit', (code, signal) => {
+        cb(`exited (${signal ?? String(code)})`);
+      });
+    },
+    exited: () =>
+      exited
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            child.once('exit', () => {
+              resolve();
+            });
+          }),
+  };
+}
+
+/** The pipes of a helper another process started for this one (the `netplumb-cni` launcher). */
+export interface InheritedHelper {
+  /** This process's end of the helper's stdin. */
+  readonly requestFd: number;
+  /** This process's end of the helper's stdout. */
+  readonly replyFd: number;
+  readonly pid: number;
+}
+
+/**
+ * The helper the launcher names in `NETPLUMB_SPAWNER_FDS` ("<requests fd>,<replies fd>,<pid>"),
+ * or undefined when the value is missing or does not name two pipes.
+ */
+export function inheritedHelper(value: string | undefined): InheritedHelper | undefined {
+  const m = /^(\d{1,7}),(\d{1,7}),(\d{1,10})$/.exec(value ?? '');
+  if (m === null) return undefined;
+  const [requestFd, replyFd, pid] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (requestFd < 3 || replyFd < 3 || requestFd === replyFd || pid < 2 || pid > 0x3fffffff) return undefined;
+  try {
+    if (!fstatSync(requestFd).isFIFO() || !fstatSync(replyFd).isFIFO()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { requestFd, replyFd, pid };
+}
+
+function adoptedHelper(h: InheritedHelper): Helper {
+  const stdin = new Socket({ fd: h.requestFd, readable: false, writable: true });
+  const stdout = new Socket({ fd: h.replyFd, readable: true, writable: false });
+  const closed = new Promise<void>((resolve) => {
+    stdout.once('close', () => {
+      resolve();
+    });
+  });
+  return {
+    pid: h.pid,
+    stdin,
+    stdout,
+    kill(signal) {
+      try {
+        process.kill(h.pid, signal);
+      } catch {
+        // already gone
+      }
+      stdin.destroy();
+      stdout.destroy();
+    },
+    onGone(cb) {
+      stdout.once('error', (err) => {
+        cb(`replies failed: ${err.message}`);
+      });
+      stdout.once('close', () => {
+        cb('closed its replies (exited)');
+      });
+    },
+    exited: () => closed,
+  };
+}
 
 /** The empty request (len 24, id 0) sent right after start; see start(). */
 const PROBE: Buffer = Buffer.from(new Uint32Array([24, 0, 0, 0, 0, 0, 0]).buffer);
@@ -121,6 +221,11 @@ export interface SpawnerOptions {
    * to EOF, so a helper holding it open would delay the answer until the helper has exited too.
    */
   readonly stderr?: 'inherit' | 'ignore';
+  /**
+   * A helper already running for this process (see inheritedHelper): used first, instead of
+   * spawning `helper`. If it dies, the next call spawns `helper` as usual.
+   */
+  readonly inherited?: InheritedHelper;
 }
 
 export interface HelperSpawner extends ProcessSpawner {
@@ -143,6 +248,7 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
   /** Requests written before the helper's hello wait here (undefined once it said hello). */
   let beforeHello: Buffer[] | undefined;
   let helloTimer: NodeJS.Timeout | undefined;
+  let inherited = opts.inherited;
 
   function failAll(err: Error): void {
     for (const [id, p] of pending) {
@@ -227,7 +333,11 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
   }
 
   function start(): Helper {
-    const h = spawn(opts.helper, [], { stdio: ['pipe', 'pipe', opts.stderr ?? 'inherit'] });
+    const h =
+      inherited !== undefined
+        ? adoptedHelper(inherited)
+        : spawnedHelper(opts.helper, opts.stderr ?? 'inherit');
+    inherited = undefined;
     buf = Buffer.alloc(0);
     beforeHello = [];
     helloTimer = setTimeout(() => {
@@ -249,12 +359,7 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
     const gone = (why: string): void => {
       drop(h, new SpawnerError('spawner-gone', `netplumb-spawner ${opts.helper} ${why}`));
     };
-    h.on('error', (err) => {
-      gone(`cannot run: ${err.message}`);
-    });
-    h.on('exit', (code, signal) => {
-      gone(`exited (${signal ?? String(code)})`);
-    });
+    h.onGone(gone);
     h.stdin.on('error', () => undefined);
     return h;
   }
@@ -289,12 +394,9 @@ export function createHelperSpawner(opts: SpawnerOptions): HelperSpawner {
     async close() {
       const h = helper;
       if (h === undefined) return;
-      await new Promise<void>((resolve) => {
-        h.once('exit', () => {
-          resolve();
-        });
-        h.stdin.end();
-      });
+      const exited = h.exited();
+      h.stdin.end();
+      await exited;
     },
   };
 }
