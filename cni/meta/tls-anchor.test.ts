@@ -77,7 +77,12 @@ async function x509(name: string): Promise<X509Certificate> {
 }
 
 describe('trustedByAnchor (the only case checked in JS: a direct path to a kubeconfig CA)', () => {
-  const now = new Date();
+  // Taken after the certificates exist: their notBefore is the second they were made, so a time
+  // taken while the file is collected (before beforeAll) can be earlier than that on a slow machine.
+  let now = new Date(0);
+  beforeAll(() => {
+    now = new Date();
+  });
 
   it('accepts a server certificate signed directly by the CA, and the CA itself served as its own', async () => {
     expect(trustedByAnchor(await x509('leaf'), [await x509('root')], '127.0.0.1', now)).toBe(true);
