@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { buildSea } from '../cni/daemon/sea-build.js';
 import { buildShim } from '../cni/daemon/shim-build.js';
-import { buildSpawner } from '../cni/daemon/spawner/build.js';
+import { buildLauncher, buildSpawner } from '../cni/daemon/spawner/build.js';
 
 const sh = promisify(execFile);
 
@@ -68,8 +68,10 @@ export async function buildArtifacts(tmp: string): Promise<Artifacts> {
     buildSpawner(path.join(tmp, 'netplumb-spawner'), { force: true }),
     buildJs(root, jsDir),
   ]);
+  // As `netplumb install` lays it out: the launcher netplumb-cni, the Node executable beside it.
   const thin = path.join(tmp, 'netplumb-cni');
-  await buildSea({ root, entry: 'bin/netplumb-cni.ts', out: thin });
+  await buildLauncher(thin, { force: true });
+  await buildSea({ root, entry: 'bin/netplumb-cni.ts', out: path.join(tmp, 'netplumb-cni-node') });
   return { shim: shim.file, spawner: spawner.file, thin, daemonEntry, jsDir };
 }
 

@@ -9,7 +9,11 @@ import { lazyPodResources } from '../cni/meta/podresources-lazy.js';
 import pino from 'pino';
 import type { DestinationStream, Level } from 'pino';
 import { existsSync } from 'node:fs';
-import { createHelperSpawner, createSpawnerCommandRunner } from '../cni/daemon/spawner/client.js';
+import {
+  createHelperSpawner,
+  createSpawnerCommandRunner,
+  inheritedHelper,
+} from '../cni/daemon/spawner/client.js';
 import type { HelperSpawner } from '../cni/daemon/spawner/client.js';
 import { createExecRunner, createPluginLookup } from '../cni/exec.js';
 import { createIproute2PodRoutes } from '../cni/meta/default-route.js';
@@ -71,14 +75,24 @@ function lazyKube(kubeconfig: string | undefined): KubeClient {
  * netplumb-spawner next to this executable (`netplumb install` puts both in the CNI bin dir): the
  * delegates and the `ip` calls start through it (vfork + execve) instead of Node forking this
  * process for each (~2 ms of a blocked fork per process started, 5 on an ADD of 4 networks). The
- * helper starts with the first of them and exits when this process does (its stdin closes).
- * Without it, Node's child_process.
+ * `netplumb-cni` launcher has usually started it already and names its pipes in
+ * NETPLUMB_SPAWNER_FDS (netplumb-cni-launcher.c): then this process does not fork at all. Otherwise
+ * the helper starts with the first call that needs it. Either way it exits when this process does
+ * (its stdin closes). Without the file, Node's child_process.
  */
-function helperSpawner(): { spawner: HelperSpawner; commands: CommandRunner } | undefined {
+function helperSpawner():
+  { spawner: HelperSpawner; commands: CommandRunner; from: 'launcher' | 'spawned' } | undefined {
+  const inherited = inheritedHelper(process.env['NETPLUMB_SPAWNER_FDS']);
+  // The delegates get this process's environment: not the launcher's note to it.
+  delete process.env['NETPLUMB_SPAWNER_FDS'];
   const file = path.join(path.dirname(process.execPath), 'netplumb-spawner');
-  if (!existsSync(file)) return undefined;
-  const spawner = createHelperSpawner({ helper: file, stderr: 'ignore' });
-  return { spawner, commands: createSpawnerCommandRunner(spawner, createPluginLookup()) };
+  if (inherited === undefined && !existsSync(file)) return undefined;
+  const spawner = createHelperSpawner({ helper: file, stderr: 'ignore', ...(inherited && { inherited }) });
+  return {
+    spawner,
+    commands: createSpawnerCommandRunner(spawner, createPluginLookup()),
+    from: inherited !== undefined ? 'launcher' : 'spawned',
+  };
 }
 
 /** Reads the call from stdin and the environment, runs the meta-plugin, prints its answer. */
@@ -90,8 +104,11 @@ export async function main(): Promise<void> {
   const inCluster =
     (process.env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&
     (process.env['KUBERNETES_SERVICE_PORT'] ?? '') !== '';
+  const logger = loggerFor(req.stdin);
+  if (helper !== undefined)
+    logger.debug({ helperPid: helper.spawner.helperPid(), from: helper.from }, 'delegate helper');
   const plugin = createMetaPlugin({
-    logger: loggerFor(req.stdin),
+    logger,
     clock: systemClock,
     kubeFor: (conf) =>
       conf.kubeconfig !== undefined ? lazyKube(conf.kubeconfig) : inCluster ? lazyKube(undefined) : undefined,

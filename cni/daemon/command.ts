@@ -16,6 +16,7 @@ import { install, uninstall } from './install.js';
 import type { InstallItem } from './install.js';
 import { GENERATED_CONF } from './conf-gen.js';
 import { buildShim, isStaticShim } from './shim-build.js';
+import { buildLauncher, buildSpawner } from './spawner/build.js';
 import { DEFAULT_SOCKET } from './wire.js';
 import { unlink } from 'node:fs/promises';
 
@@ -247,7 +248,7 @@ interface InstallFlags {
 export function installCommand(deps: DaemonCommandDeps): Command {
   return new Command('install')
     .description(
-      'Install the CNI executables (netplumb-shim launcher, self-contained netplumb-cni and its netplumb-spawner) atomically',
+      'Install the CNI executables (netplumb-shim, netplumb-cni with its Node executable netplumb-cni-node and its netplumb-spawner) atomically',
     )
     .requiredOption('--cni-bin-dir <dir>', 'target directory, e.g. /host/opt/cni/bin in an init container')
     .option('--json', 'print JSON')
@@ -259,12 +260,18 @@ export function installCommand(deps: DaemonCommandDeps): Command {
         ? { file: prebuilt, static: await isStaticShim(prebuilt) }
         : await buildShim(prebuilt);
       const items: InstallItem[] = [{ name: 'netplumb-shim', source: shim.file }];
-      const sea = path.join(root, 'dist', 'sea', 'netplumb-cni');
+      const sea = path.join(root, 'dist', 'sea', 'netplumb-cni-node');
       if (existsSync(sea)) {
-        items.push({ name: 'netplumb-cni', source: sea });
-        // netplumb-cni starts its delegates through the static helper beside it (no fork of itself).
+        // The Node executable and the helper go first, the launcher that runs them last: a call
+        // made during the install never finds `netplumb-cni` without what it starts.
+        items.push({ name: 'netplumb-cni-node', source: sea });
+        // Prebuilt in an image (npm run build:shim, build:sea); a source checkout builds them here.
         const helper = path.join(root, 'dist', 'spawner', 'netplumb-spawner');
-        if (existsSync(helper)) items.push({ name: 'netplumb-spawner', source: helper });
+        if (!existsSync(helper)) await buildSpawner(helper);
+        items.push({ name: 'netplumb-spawner', source: helper });
+        const launcher = path.join(root, 'dist', 'sea', 'netplumb-cni');
+        if (!existsSync(launcher)) await buildLauncher(launcher);
+        items.push({ name: 'netplumb-cni', source: launcher });
       } else
         deps.stderr.write(
           `warning: ${sea} not built (npm run build:sea): thin mode and the DEL fallback are unavailable on this host\n`,

@@ -93,6 +93,9 @@ describe('netplumb install / uninstall (CLI)', () => {
     };
     expect(out.installed[0]).toBe('netplumb-shim');
     expect(out.staticShim).toBe(true);
+    // With the SEA built, the launcher `netplumb-cni` goes in last, after what it starts.
+    if (out.installed.includes('netplumb-cni-node')) expect(out.installed.at(-1)).toBe('netplumb-cni');
+    else expect(out.installed).not.toContain('netplumb-cni');
     expect(await readdir(dir)).toEqual(expect.arrayContaining(['netplumb-shim', MANIFEST, 'macvlan']));
     const removed = JSON.parse(cli('uninstall', '--cni-bin-dir', dir, '--json')) as { removed: string[] };
     expect(removed.removed).toEqual(out.installed);

@@ -18,7 +18,7 @@ import type { FakeApiServer } from '../../sim/apiserver.js';
 import { startFakePodResources } from '../../sim/podresources.js';
 import { PROJECT_ROOT } from '../../test/support/bin.js';
 import { buildSea, wrapTopLevelAwait } from './sea-build.js';
-import { buildSpawner } from './spawner/build.js';
+import { buildLauncher, buildSpawner } from './spawner/build.js';
 
 const run = promisify(execFile);
 const STATUS = 'k8s.v1.cni.cncf.io/network-status';
@@ -325,7 +325,7 @@ describe('single-executable netplumb-cni', () => {
         [
           '#!/bin/sh',
           'cat > /dev/null',
-          'cat /proc/$PPID/comm >> "$NP_REC"',
+          'echo "$(cat /proc/$PPID/comm) $PPID ${NETPLUMB_SPAWNER_FDS-unset}" >> "$NP_REC"',
           'if [ "$CNI_COMMAND" = ADD ]; then',
           '  echo \'{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}],"ips":[{"address":"10.9.0.2/24","interface":0}]}\'',
           'fi',
@@ -375,13 +375,48 @@ describe('single-executable netplumb-cni', () => {
         answers.push(add.stdout);
         const del = await call(file, 'DEL');
         expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
-        const parents = (await readFile(rec, 'utf8')).trim().split('\n');
+        const parents = (await readFile(rec, 'utf8'))
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ')[0]);
         // comm is cut to 15 characters: "netplumb-spawner" reads "netplumb-spawne".
         expect(parents).toEqual(
           file === exe ? ['netplumb-cni', 'netplumb-cni'] : ['netplumb-spawne', 'netplumb-spawne'],
         );
       }
       expect(answers[1]).toBe(answers[0]);
+    });
+
+    it('installed as `netplumb install` lays it out, runs every delegate from the helper the launcher started', async () => {
+      const launched = path.join(dir, 'launched');
+      await mkdir(launched, { recursive: true });
+      await copyFile(exe, path.join(launched, 'netplumb-cni-node'));
+      await buildSpawner(path.join(launched, 'netplumb-spawner'), { force: true });
+      await buildLauncher(path.join(launched, 'netplumb-cni'), { force: true });
+      const file = path.join(launched, 'netplumb-cni');
+      const logFile = path.join(dir, 'logs', 'launched.log');
+      await rm(rec, { force: true });
+      const logged = { logLevel: 'debug', logFile, logToStderr: false };
+      const add = await call(file, 'ADD', logged);
+      expect(add.exitCode, `${add.stdout} ${add.stderr}`).toBe(0);
+      expect(JSON.parse(add.stdout)).toMatchObject({ ips: [{ address: '10.9.0.2/24' }] });
+      const del = await call(file, 'DEL', logged);
+      expect(del.exitCode, `${del.stdout} ${del.stderr}`).toBe(0);
+      const helpers = (await readFile(logFile, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; from?: string; helperPid?: number })
+        .filter((l) => l.msg === 'delegate helper');
+      expect(helpers.map((h) => h.from)).toEqual(['launcher', 'launcher']);
+      // Each call's delegate ran from that call's launcher-started helper, and the launcher's
+      // variable did not reach it.
+      expect((await readFile(rec, 'utf8')).trim().split('\n')).toEqual(
+        helpers.map((h) => `netplumb-spawne ${String(h.helperPid)} unset`),
+      );
+      const version = await cniCall(file, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+      expect(JSON.parse(version.stdout)).toMatchObject({
+        supportedVersions: expect.arrayContaining(['0.3.0', '1.1.0']) as unknown,
+      });
     });
 
     it('logs pino JSON to the logFile (the bundle has pino without its worker transports)', async () => {

@@ -310,6 +310,7 @@ describe('netplumb on a real cluster', () => {
           '/etc/cni/net.d/00-netplumb.conflist',
           '/opt/cni/bin/netplumb-shim',
           '/opt/cni/bin/netplumb-cni',
+          '/opt/cni/bin/netplumb-cni-node',
           '/opt/cni/bin/netplumb-spawner',
           '/opt/cni/bin/.netplumb-install.json',
           '/run/netplumb/cni.sock',
