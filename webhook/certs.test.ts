@@ -82,7 +82,10 @@ describe('createCertificates', () => {
 
   it('says why a stored bundle must be replaced', () => {
     const b = createCertificates({ ...REQ, days: 10 });
-    expect(renewalReason(b, REQ, 30)).toMatch(/expires in 9 days/);
+    // A second later: notAfter holds whole seconds, so checked at REQ.now itself a bundle made when
+    // REQ.now's milliseconds were 0 (1 run in 1000) has exactly 10 days left, not 9.something.
+    const later = { ...REQ, now: new Date(REQ.now.getTime() + 1_000) };
+    expect(renewalReason(b, later, 30)).toMatch(/expires in 9 days/);
     expect(renewalReason(b, { ...REQ, service: 'renamed' }, 1)).toMatch(/does not name renamed/);
     const other = createCertificates(REQ);
     expect(renewalReason({ ...b, caCert: other.caCert }, REQ, 1)).toBe('not signed by its CA');
