@@ -272,20 +272,30 @@ describe('daemon server', () => {
   it('caps concurrency and turns requests beyond the queue into error 11 instead of growing', async () => {
     let running = 0;
     let peak = 0;
+    // The handlers finish only once the two refusals are in: with a fixed 100 ms of work, a loaded
+    // machine could deliver the last requests after the first had finished, and they were served.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     const h = await start({
       maxConcurrent: 2,
       maxQueued: 2,
       handle: async () => {
         running++;
         peak = Math.max(peak, running);
-        await new Promise((r) => setTimeout(r, 100));
+        await gate;
         running--;
         return { exitCode: 0, stdout: '{}' };
       },
     });
-    const results = await Promise.all(
-      Array.from({ length: 6 }, () => forwardToDaemon(h.socket, { env: ADD, stdin: conf(h.socket) })),
+    let answered = 0;
+    const calls = Array.from({ length: 6 }, () =>
+      forwardToDaemon(h.socket, { env: ADD, stdin: conf(h.socket) }).finally(() => answered++),
     );
+    // Bounded, so that a limiter letting more through fails on the counts below, not on the timeout.
+    for (const end = Date.now() + 20_000; answered < 2 && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 10));
+    release();
+    const results = await Promise.all(calls);
     expect(peak).toBe(2);
     expect(results.filter((r) => r.exitCode === 0)).toHaveLength(4);
     const rejected = results.filter((r) => r.exitCode !== 0);
