@@ -2,7 +2,7 @@
 // E810, ConnectX-6, an ACC100 accelerator and an uplink carrying the default route), against the
 // fake kubelet: what SRIOV-DP serves from the same config.json is served (issue 13 items 1, 2).
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -201,8 +201,11 @@ describe('a config SRIOV-DP accepts keeps serving (issue 13 item 7)', () => {
     const s = await start({ resourceList: [{ resourceName: 'bcm', selectors: { vendors: ['14e4'] } }] });
     const bcm = await s.kubelet.waitForPlugin('intel.com/bcm', 60_000);
     const configFile = s.configFile;
+    // Replaced by rename, as a ConfigMap update does: written in place, the plugin's own watch could
+    // read the file between the truncation and the write (> 50 ms apart on a loaded machine) and log
+    // "config reload failed" for the empty file.
     await writeFile(
-      configFile,
+      `${configFile}.next`,
       JSON.stringify({
         resourceList: [
           { resourceName: 'bcm', selectors: { vendors: ['14e4'], vendor: ['x'] } },
@@ -210,6 +213,7 @@ describe('a config SRIOV-DP accepts keeps serving (issue 13 item 7)', () => {
         ],
       }),
     );
+    await rename(`${configFile}.next`, configFile);
     s.child.kill('SIGHUP');
     const e810 = await s.kubelet.waitForPlugin('intel.com/e810', 60_000);
     expect(ids(e810.latest())).toHaveLength(7);
