@@ -98,8 +98,8 @@ async function setup(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `pred` every 20 ms; rejects after `timeoutMs`. */
-async function until(pred: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+/** Polls `pred` every 20 ms; rejects after `timeoutMs` (generous: fs events and reloads on a loaded machine). */
+async function until(pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -141,7 +141,11 @@ describe('config watcher (issue 11)', () => {
         return f;
       },
     });
-    await writeFile(env.configFile, JSON.stringify(CONFIG)); // one real change
+    // One real change, by rename: written in place, the truncation and the write are two events;
+    // when they are more than the 50 ms debounce apart (a loaded machine) and the reload the first
+    // one started reads the file after the write, the second loads it again: two loads, one change.
+    await writeFile(`${env.configFile}.next`, JSON.stringify(CONFIG));
+    await rename(`${env.configFile}.next`, env.configFile);
     await until(() => lines.count('config loaded') >= 1, 'the reload of the change');
     await sleep(1_000);
     await env.plugin.settled();
