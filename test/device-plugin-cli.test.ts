@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { setLinkState, simulatedNode } from '../sim/simulated-node.js';
 import { startFakeKubelet } from '../sim/kubelet.js';
 import { nodeArgsFor, TSX_LOADER } from './support/bin.js';
+import { freePort } from './support/ports.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -81,7 +82,7 @@ describe('netplumb device-plugin', () => {
     const f = await fixture();
     const kubelet = await startFakeKubelet({ root: f.kubeletRoot });
     cleanups.push(() => kubelet.stop());
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const { child, exit } = run([...f.args, '--metrics-address', `127.0.0.1:${port}`]);
     const conn = await kubelet.waitForPlugin('intel.com/net', 20_000);
     expect(conn.latest().map((d) => d.ID)).toEqual([
@@ -179,7 +180,7 @@ describe('what the device plugin loads (issue 16: RSS at rest)', () => {
     expect(plain.has('@grpc/grpc-js')).toBe(true);
     for (const pkg of ['prom-client', 'systeminformation', '@kubernetes/client-node', 'pino-pretty'])
       expect(plain.has(pkg), pkg).toBe(false);
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const f2 = await fixture();
     const served = await packagesLoaded(f2, ['--metrics-address', `127.0.0.1:${String(port)}`]);
     expect(served.has('prom-client')).toBe(true);

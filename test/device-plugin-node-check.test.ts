@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startFakeKubelet } from '../sim/kubelet.js';
 import { simulatedNode } from '../sim/simulated-node.js';
 import { nodeArgsFor } from './support/bin.js';
+import { freePort } from './support/ports.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -33,7 +34,7 @@ describe('netplumb device-plugin /metrics', () => {
     await mkdir(kubeletRoot);
     const kubelet = await startFakeKubelet({ root: kubeletRoot });
     cleanups.push(() => kubelet.stop());
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const args = ['--config', config, '--simulated-node', node.dir, '--kubelet-root', kubeletRoot];
     const child = spawn(
       process.execPath,

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeKubelet } from '../sim/kubelet.js';
 import { VENDOR_NODE, writeVendorsNode } from '../sim/presets-vendors.js';
 import { nodeArgsFor } from './support/bin.js';
+import { freePort } from './support/ports.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -114,7 +115,7 @@ describe('device plugin on Broadcom, E810, ConnectX-6 and ACC100 (issue 13)', ()
 
 describe('pfNames with two entries for one PF (issue 13 item 8)', () => {
   it('uses the first entry only, as SRIOV-DP (2 VFs, not 3), and warns about the second', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const s = await start(
       { resourceList: [{ resourceName: 'e810', selectors: { pfNames: ['ens2f0#0-1', 'ens2f0#5'] } }] },
       ['--metrics-address', `127.0.0.1:${String(port)}`],
@@ -161,7 +162,7 @@ async function metricsText(port: number): Promise<string | undefined> {
 
 describe('a config SRIOV-DP accepts keeps serving (issue 13 item 7)', () => {
   it('serves every pool it can, warns and counts what is ignored, and leaves out only the ddpProfiles pool', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const s = await start(LENIENT_CONFIG, ['--metrics-address', `127.0.0.1:${String(port)}`]);
     const bcm = await s.kubelet.waitForPlugin('intel.com/bcm', 60_000);
     expect(ids(bcm.latest())).toEqual(['0000:18:02.0', '0000:18:02.1']);
