@@ -1,4 +1,5 @@
-// `netplumb device-plugin` as a real process against the fake kubelet and a simulated node.
+// `netplumb device-plugin` as a real process against the fake kubelet and a simulated node. Each
+// process starts through tsx (seconds on a loaded machine): the tests get long timeouts.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -84,7 +85,7 @@ describe('netplumb device-plugin', () => {
     cleanups.push(() => kubelet.stop());
     const port = await freePort();
     const { child, exit } = run([...f.args, '--metrics-address', `127.0.0.1:${port}`]);
-    const conn = await kubelet.waitForPlugin('intel.com/net', 20_000);
+    const conn = await kubelet.waitForPlugin('intel.com/net', 60_000);
     expect(conn.latest().map((d) => d.ID)).toEqual([
       '0000:3b:02.0',
       '0000:3b:02.1',
@@ -93,7 +94,7 @@ describe('netplumb device-plugin', () => {
     ]);
     await expect
       .poll(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status, {
-        timeout: 5_000,
+        timeout: 30_000,
       })
       .toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -105,12 +106,12 @@ describe('netplumb device-plugin', () => {
       'intel.com/net',
       (l) => l.find((d) => d.ID === '0000:3b:02.2')?.health === 'Unhealthy',
       'VF 2 Unhealthy after SIGHUP',
-      10_000,
+      30_000,
     );
     child.kill('SIGTERM');
     expect((await exit).code).toBe(0);
     await expect(stat(path.join(kubelet.devicePluginDir, 'intel.com_net.sock'))).rejects.toThrow();
-  });
+  }, 120_000);
 
   it('exits 2 naming the JSON path when the config is bad at start with --strict', async () => {
     const f = await fixture();
@@ -122,7 +123,7 @@ describe('netplumb device-plugin', () => {
     const { code, stderr } = await exit;
     expect(code).toBe(2);
     expect(stderr).toContain('resourceList[0].selectors.driver: unknown key; did you mean drivers?');
-  });
+  }, 60_000);
 });
 
 // An ESM resolve hook that appends every resolved URL to $NP_TRACE (the loader thread shares env).
