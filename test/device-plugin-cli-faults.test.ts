@@ -131,9 +131,10 @@ describe('netplumb device-plugin stopping and idling', () => {
     expect(await list(f.cdi)).toHaveLength(1);
     expect(kubelet.plugins.get('intel.com/net')?.open).toBe(true);
     child.kill('SIGTERM');
-    // Generous bound (the goal is 1 s; it took > 20 s): a hang fails here, not at vitest's timeout.
-    const done = await exitWithin(exit, 5_000);
-    expect(done, 'still running 5 s after SIGTERM').not.toBeNull();
+    // A hang fails here, not at vitest's timeout. Not a speed check (the goal is 1 s; it took
+    // > 20 s): 5 s was tight for a loaded machine, 15 s still catches the bug.
+    const done = await exitWithin(exit, 15_000);
+    expect(done, 'still running 15 s after SIGTERM').not.toBeNull();
     expect(done?.code).toBe(0);
     expect(await list(path.join(f.kubeletRoot, 'device-plugins'))).toEqual(['kubelet.sock']);
     expect(await list(f.devinfo)).toEqual([]);
