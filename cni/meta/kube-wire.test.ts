@@ -173,7 +173,9 @@ describe('createWireConnection', () => {
       else if (req.startsWith('GET /slow')) return;
       else s.write(ok(`{"n":${String(n)}}`));
     });
-    const wire = wireTo(server, { maxBody: 1000, timeoutMs: 300 });
+    // The timeout runs from the write to the whole answer, from a server in this very process: 300 ms
+    // let a pause of a loaded machine turn the answers below into ETIMEDOUT too. Only /slow waits it out.
+    const wire = wireTo(server, { maxBody: 1000, timeoutMs: 2_000 });
     await expect(wire.request('GET', '/garbage', {})).rejects.toThrow(WireProtocolError);
     await expect(wire.request('GET', '/big', {})).rejects.toThrow(/larger than 1000 bytes/);
     await expect(wire.request('GET', '/bad-chunk', {})).rejects.toThrow(/bad chunk size line/);
