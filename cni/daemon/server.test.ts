@@ -292,7 +292,7 @@ describe('daemon server', () => {
       forwardToDaemon(h.socket, { env: ADD, stdin: conf(h.socket) }).finally(() => answered++),
     );
     // Bounded, so that a limiter letting more through fails on the counts below, not on the timeout.
-    for (const end = Date.now() + 20_000; answered < 2 && Date.now() < end; )
+    for (const end = Date.now() + 20_000; answered < 2 && Date.now() < end;)
       await new Promise((r) => setTimeout(r, 10));
     release();
     const results = await Promise.all(calls);
