@@ -82,7 +82,8 @@ describe('netplumb webhook (CLI)', () => {
       const ca = await readFile(path.join(tls, 'ca.crt'), 'utf8');
       const get = (p: string) => httpsRequest(port, { ca, servername: SNI, path: p });
       // Ready once the NAD informer (list + watch of the API server) has synced.
-      for (let i = 0; i < 200 && (await get('/readyz')).status !== 200; i++) {
+      // Up to 60 s by the clock (was 200 tries, ~10 s): the informer lists from this loaded process.
+      for (const end = Date.now() + 60_000; (await get('/readyz')).status !== 200 && Date.now() < end;) {
         await new Promise((r) => setTimeout(r, 50));
       }
       expect((await get('/readyz')).status).toBe(200);
