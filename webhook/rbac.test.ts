@@ -44,8 +44,10 @@ describe('deployments/webhook.yaml RBAC', () => {
             path: p,
             ...(body !== undefined && { body }),
           });
-        for (let i = 0; i < 200 && (await get('/readyz')).status !== 200; i++)
+        // Up to 20 s by the clock (was 200 tries, ~10 s), and asserted: the informer must be synced.
+        for (const end = Date.now() + 20_000; (await get('/readyz')).status !== 200 && Date.now() < end;)
           await new Promise((r) => setTimeout(r, 50));
+        expect((await get('/readyz')).status).toBe(200);
         const review = {
           apiVersion: 'admission.k8s.io/v1',
           kind: 'AdmissionReview',
