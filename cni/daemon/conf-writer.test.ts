@@ -20,7 +20,8 @@ afterEach(async () => {
 const primary = (name: string, caps: Record<string, boolean> = {}): string =>
   JSON.stringify({ cniVersion: '1.0.0', name, plugins: [{ type: 'bridge', capabilities: caps }] });
 
-async function until(fn: () => Promise<boolean>, ms = 5000): Promise<void> {
+// 20 s (was 5 s): fs watch events and reconciliation on a loaded machine.
+async function until(fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await fn())) {
     if (Date.now() > end) throw new Error('condition not met in time');
