@@ -3,7 +3,7 @@
 // process (env, stdin, timeout) through a ProcessSpawner: Node's child_process in the CLI, the
 // netplumb-spawner helper in the daemon. The in-process adapter calls CniPluginFn functions (the
 // daemon and tests use it for our own plugins).
-import { spawn } from 'node:child_process';
+import { childProcessModule } from '../lib/lazy-builtins.js';
 import { access, constants } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
@@ -156,7 +156,7 @@ function childEnv(
 export const childProcessSpawner: ProcessSpawner = {
   run(file, env, stdin, timeoutMs, args = []) {
     return new Promise<ProcessResult>((resolve, reject) => {
-      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = childProcessModule().spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
       let timedOut = false;

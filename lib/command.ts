@@ -2,7 +2,7 @@
 // adapters touch child_process, so every failure becomes a CommandError with argv and stderr.
 import { NetplumbError } from './errors.js';
 import type { NetplumbErrorOptions } from './errors.js';
-import { execFile } from 'node:child_process';
+import { childProcessModule } from './lazy-builtins.js';
 
 export interface CommandResult {
   readonly stdout: string;
@@ -46,7 +46,7 @@ export function createCommandRunner(options: { timeoutMs?: number } = {}): Comma
         reject(new CommandError(argv, null, 'empty argv'));
         return;
       }
-      const child = execFile(
+      const child = childProcessModule().execFile(
         file,
         args,
         { encoding: 'utf8', maxBuffer: 10 * 1024 * 1024, timeout },

@@ -14,7 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { NetplumbError } from '../../lib/errors.js';
 import { parseKubeconfigText } from './kubeconfig-text.js';
 import { createWireConnection } from './kube-wire.js';
-import { httpModule, httpsModule } from './lazy-http.js';
+import { httpModule, httpsModule } from '../../lib/lazy-builtins.js';
 import type { WireConnection } from './kube-wire.js';
 import { anchorAgent, anchoredConnector } from './tls-anchor.js';
 import type { AnchorTls } from './tls-anchor.js';

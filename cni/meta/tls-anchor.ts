@@ -14,7 +14,7 @@ import type { RequestOptions } from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { httpsModule } from './lazy-http.js';
+import { httpsModule } from '../../lib/lazy-builtins.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const ANY_EKU = '2.5.29.37.0';

@@ -5,7 +5,7 @@
 // helper's first frame announces its protocol version; a helper that does not say this client's
 // version (a stale build) is refused with an error that says how to rebuild it.
 import { NetplumbError } from '../../../lib/errors.js';
-import { spawn } from 'node:child_process';
+import { childProcessModule } from '../../../lib/lazy-builtins.js';
 import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -63,7 +63,7 @@ interface Helper {
 }
 
 function spawnedHelper(file: string, stderr: 'inherit' | 'ignore'): Helper {
-  const child = spawn(file, [], { stdio: ['pipe', 'pipe', stderr] });
+  const child = childProcessModule().spawn(file, [], { stdio: ['pipe', 'pipe', stderr] });
   let exited = false;
   child.once('exit', () => {
     exited = true;
