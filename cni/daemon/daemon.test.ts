@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,6 +9,8 @@ import { startCniDaemon } from './daemon.js';
 import type { RunningDaemon } from './daemon.js';
 import { buildShim } from './shim-build.js';
 import { buildSpawner } from './spawner/build.js';
+import { runProcess } from '../../test/support/process.js';
+import type { ProcessOutput } from '../../test/support/process.js';
 
 // End to end on this kernel: the generated config, the C shim, the daemon, the meta-plugin and a
 // real macvlan delegate (from /usr/lib/cni) into a real network namespace, every process started
@@ -95,26 +97,19 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-function call(command: string, stdin: string): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(shim, [], {
-      env: {
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: `ctr-${id}`,
-        CNI_NETNS: `/run/netns/${NETNS}`,
-        CNI_IFNAME: 'eth0',
-        CNI_PATH: '/usr/lib/cni',
-        CNI_ARGS: 'IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p',
-      },
-    });
-    let stdout = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      resolve({ code, stdout });
-    });
-    p.stdin.end(stdin);
-  });
+function call(command: string, stdin: string): Promise<ProcessOutput> {
+  return runProcess(
+    shim,
+    {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: `ctr-${id}`,
+      CNI_NETNS: `/run/netns/${NETNS}`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/usr/lib/cni',
+      CNI_ARGS: 'IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p',
+    },
+    stdin,
+  );
 }
 
 describe('CNI daemon end to end (shim → daemon → meta-plugin → macvlan)', () => {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { startFakeApiServer } from '../../sim/apiserver.js';
 import type { FakeApiServer } from '../../sim/apiserver.js';
 import { startFakePodResources } from '../../sim/podresources.js';
 import { PROJECT_ROOT } from '../../test/support/bin.js';
+import { runProcess } from '../../test/support/process.js';
 import { buildSea, wrapTopLevelAwait } from './sea-build.js';
 import { buildLauncher, buildSpawner } from './spawner/build.js';
 
@@ -47,20 +48,9 @@ interface Call {
 }
 
 /** Runs `file` as a CNI runtime does: env, the config on stdin, stdout/stderr/exit code back. */
-function cniCall(file: string, env: Record<string, string>, stdin: string): Promise<Call> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ exitCode: code ?? -1, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
+async function cniCall(file: string, env: Record<string, string>, stdin: string): Promise<Call> {
+  const { code, stdout, stderr } = await runProcess(file, env, stdin);
+  return { exitCode: code ?? -1, stdout, stderr };
 }
 
 describe('the thin entry bin/netplumb-cni.ts', () => {

@@ -15,6 +15,8 @@ import { createDaemonServer } from './server.js';
 import type { DaemonServer } from './server.js';
 import { buildShim } from './shim-build.js';
 import { forwardToDaemon } from './wire.js';
+import { runProcess } from '../../test/support/process.js';
+import type { ProcessOutput } from '../../test/support/process.js';
 
 let tmp: string;
 let shim: string;
@@ -78,23 +80,8 @@ async function start(
   return { socket, server, readiness, seen, metricsText: () => metrics.registry.metrics() };
 }
 
-function runShim(
-  exe: string,
-  env: Record<string, string>,
-  stdin: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(exe, [], { env: { PATH: '/usr/bin:/bin', ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-    p.stdin.end(stdin);
-  });
+function runShim(exe: string, env: Record<string, string>, stdin: string): Promise<ProcessOutput> {
+  return runProcess(exe, { PATH: '/usr/bin:/bin', ...env }, stdin);
 }
 
 const ADD = {

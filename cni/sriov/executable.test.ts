@@ -1,8 +1,9 @@
 // The plugin as a real program (bin/netplumb-sriov.ts run by Node, as a runtime would exec it):
 // two processes racing for one VF, the environment wiring, and stdout carrying only the result.
-import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeDevExecutable } from '../../test/support/bin.js';
+import { runProcess } from '../../test/support/process.js';
+import type { ProcessOutput } from '../../test/support/process.js';
 import { createStateStore } from '../../sriov/records/state.js';
 import { cniEnv, createBench } from '../../test/support/sriov-cni-bench.js';
 import type { Bench, CallOptions } from '../../test/support/sriov-cni-bench.js';
@@ -18,30 +19,17 @@ afterEach(async () => {
   await bench.cleanup();
 });
 
-function runExe(
-  command: string,
-  config: object,
-  opts: CallOptions,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(exe, [], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-        ...cniEnv(command, opts),
-        NETPLUMB_SIMULATED_NODE: bench.node.dir,
-        NETPLUMB_SRIOV_STATE_DIR: bench.stateDir,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(JSON.stringify(config));
-  });
+function runExe(command: string, config: object, opts: CallOptions): Promise<ProcessOutput> {
+  return runProcess(
+    exe,
+    {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      ...cniEnv(command, opts),
+      NETPLUMB_SIMULATED_NODE: bench.node.dir,
+      NETPLUMB_SRIOV_STATE_DIR: bench.stateDir,
+    },
+    JSON.stringify(config),
+  );
 }
 
 describe('netplumb-sriov executable', () => {

@@ -1,7 +1,6 @@
 // The `netplumb-cni` launcher (netplumb-cni-launcher.c) for real: built with the one C build, it
 // starts the real netplumb-spawner and execs a stand-in for the Node executable (this package's
 // client, bundled) that adopts the helper from NETPLUMB_SPAWNER_FDS and runs a process through it.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../../../test/support/process.js';
+import type { ProcessOutput } from '../../../test/support/process.js';
 import { buildLauncher, buildSpawner } from './build.js';
 import { inheritedHelper } from './client.js';
 
@@ -49,24 +50,8 @@ let dir = '';
 let withHelper = '';
 let alone = '';
 
-function launch(
-  file: string,
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, ['x', 'y z'], { env: { PATH: '/usr/bin:/bin', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    // 'close': stdout and stderr at EOF, which a helper still holding them would delay.
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // a launcher that fails exits without reading it
-    child.stdin.end('{}');
-  });
+function launch(file: string, env: Record<string, string>): Promise<ProcessOutput> {
+  return runProcess(file, { PATH: '/usr/bin:/bin', ...env }, '{}', ['x', 'y z']);
 }
 
 function alive(pid: number): boolean {
