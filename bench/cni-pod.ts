@@ -6,7 +6,8 @@
 // Three ways, interleaved in every round (the order rotates), at concurrency 1 and 16:
 //   floor: the same delegate calls made directly (prevResult on DEL, as the meta-plugin sends it);
 //   thick: the C shim → the CNI daemon (its own process, as on a node);
-//   thin:  the netplumb-cni single executable, one per CNI call.
+//   thin:  netplumb-cni as `netplumb install` lays it out (the C launcher, which starts netplumb-spawner
+//          and execs the Node single executable netplumb-cni-node beside it), one per CNI call.
 // Every process (delegate, shim, thin executable) is started through netplumb-spawner, a vfork+execve
 // helper, as a Go runtime would start it: nobody pays for forking Node.js except what is measured.
 // Ratios are per-round pairs (round k of thick / round k of floor). The daemon's RSS (at rest, peak
@@ -18,8 +19,9 @@
 // (an A/B of V8 tiers: e.g. --jitless against --no-opt); with it alone, B uses the same helper as A.
 // NETPLUMB_BENCH_DAEMON_B=<dist/bin/netplumb.js of another build> runs that second daemon from that
 // build (`npm run build` of an older commit): an A/B of two daemon builds.
-// NETPLUMB_BENCH_THIN_B=<executable> adds thinB: another netplumb-cni build (e.g. one made from an
-// older commit with `npm run build:sea`), interleaved with the others: an A/B of two thin builds.
+// NETPLUMB_BENCH_THIN_B=<executable> adds thinB: another netplumb-cni build (e.g. dist/sea/netplumb-cni
+// of an older commit after `npm run build:sea`: its launcher, or before the launcher its executable),
+// interleaved with the others: an A/B of two thin builds.
 // NETPLUMB_BENCH_MODES=floor,thin (a comma list) runs only those ways (for quick looks).
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
