@@ -123,8 +123,9 @@ describe('the netplumb-cni launcher', () => {
     expect((JSON.parse(spoofed.stdout) as StandInOutput).value).toBeNull();
   });
 
-  it('answers a CNI error naming the file when the Node executable is missing', async () => {
-    const lonely = path.join(dir, 'lonely');
+  it('answers a CNI error naming the file when the Node executable is missing, as JSON whatever the path', async () => {
+    // A quote, a backslash and a tab in the directory's name: the message must still parse.
+    const lonely = path.join(dir, 'lone"ly\\\tdir');
     await mkdir(lonely);
     await buildLauncher(path.join(lonely, 'netplumb-cni'), { force: true });
     const res = await launch(path.join(lonely, 'netplumb-cni'), { CNI_COMMAND: 'ADD' });

@@ -32,17 +32,34 @@ extern char **environ;
 #define HELPER_NAME "netplumb-spawner"
 #define FDS_VAR "NETPLUMB_SPAWNER_FDS"
 
+/* Appends `text` to out[*n] as JSON string content (quotes, backslashes and controls escaped). */
+static void json_text(char *out, size_t size, size_t *n, const char *text) {
+  for (const unsigned char *p = (const unsigned char *)text; *p != '\0' && *n + 7 < size; p++) {
+    if (*p == '"' || *p == '\\') {
+      out[(*n)++] = '\\';
+      out[(*n)++] = (char)*p;
+    } else if (*p < 0x20) {
+      *n += (size_t)snprintf(out + *n, size - *n, "\\u%04x", *p);
+    } else {
+      out[(*n)++] = (char)*p;
+    }
+  }
+}
+
 /* The CNI error a runtime shows when the Node part cannot be run (stdout, exit 1). */
 static void fail(const char *what, const char *file, int err) {
-  char msg[PATH_MAX + 256];
-  int n = snprintf(msg, sizeof msg,
-                   "{\"cniVersion\":\"1.0.0\",\"code\":999,\"msg\":\"netplumb-cni: cannot %s %s: %s "
-                   "(reinstall with netplumb install)\"}\n",
-                   what, file, strerror(err));
-  if (n > 0) {
-    ssize_t w = write(1, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-    (void)w;
-  }
+  static const char head[] = "{\"cniVersion\":\"1.0.0\",\"code\":999,\"msg\":\"";
+  static const char tail[] = "\"}\n";
+  char msg[2 * PATH_MAX + 256];
+  size_t n = sizeof head - 1;
+  memcpy(msg, head, n);
+  const char *parts[] = {"netplumb-cni: cannot ", what, " ", file, ": ", strerror(err),
+                         " (reinstall with netplumb install)"};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) json_text(msg, sizeof msg - sizeof tail, &n, parts[i]);
+  memcpy(msg + n, tail, sizeof tail - 1);
+  n += sizeof tail - 1;
+  ssize_t w = write(1, msg, n);
+  (void)w;
   _exit(1);
 }
 
