@@ -35,14 +35,14 @@ const OUTSIDE_SUBSET =
   /[\x00-\x09\x0b-\x1f\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 const NOT_PRINTABLE_ASCII = /[^\n\x20-\x7e]/;
 
-// Plain scalars the YAML 1.2 core schema reads as numbers: exactly its int, octal, hex, float, exp,
-// inf and nan patterns (as yaml 2 implements them). `0O20` or `0X1F` is a string to yaml and so here:
-// short base64 values look like that. Anchored, no nested quantifiers: linear.
+// Plain scalars the YAML 1.2 core schema reads as numbers: exactly its patterns as yaml 2 implements
+// them (the first here is its int, float and exp together, then octal, hex, inf and nan). `0O20` or
+// `0X1F` is a string to yaml and so here: short base64 values look like that. Anchored, no nested
+// quantifiers: linear.
 const NUMBER_LIKE = [
-  /^[-+]?[0-9]+$/,
+  /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/,
   /^0o[0-7]+$/,
   /^0x[0-9a-fA-F]+$/,
-  /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/,
   /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
 ];
 

@@ -56,7 +56,7 @@ interface Helper {
   readonly stdin: Writable;
   readonly stdout: Readable;
   kill(signal: NodeJS.Signals): void;
-  /** Called once when the helper cannot be used any more, with why. */
+  /** Called when the helper cannot be used any more, with why (maybe twice: error, then exit). */
   onGone(cb: (why: string) => void): void;
   /** Resolves once the helper has exited (or closed its replies: it exits then). */
   exited(): Promise<void>;
@@ -64,9 +64,10 @@ interface Helper {
 
 function spawnedHelper(file: string, stderr: 'inherit' | 'ignore'): Helper {
   const child = childProcessModule().spawn(file, [], { stdio: ['pipe', 'pipe', stderr] });
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      resolve();
+    });
   });
   return {
     pid: child.pid,
@@ -81,14 +82,7 @@ function spawnedHelper(file: string, stderr: 'inherit' | 'ignore'): Helper {
         cb(`exited (${signal ?? String(code)})`);
       });
     },
-    exited: () =>
-      exited
-        ? Promise.resolve()
-        : new Promise((resolve) => {
-            child.once('exit', () => {
-              resolve();
-            });
-          }),
+    exited: () => exited,
   };
 }
 
